@@ -1,0 +1,40 @@
+# Two commands for a fresh clone (nothing installed but Python 3.11+):
+#   make demo   the whole chain of subcommands into runs/demo/
+#   make test   ruff + the pytest suite (what CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   ?= runs/demo
+
+.PHONY: install demo test lint typecheck bench clean
+
+# Re-install only when the project's dependency files change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@mkdir -p $(DEMO)
+	$(BIN)/sinecli generate -o $(DEMO)/train.npz --seed 1
+	$(BIN)/sinecli generate -o $(DEMO)/test.npz --seed 2
+	@echo "demo results in $(DEMO)/: train.npz (training set), test.npz (held-out set)"
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy sinecli
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache

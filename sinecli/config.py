@@ -1,0 +1,133 @@
+"""TOML configs: read a file, check its keys, merge defaults < file < flags, write it back.
+
+One config file may hold several tables (`[generate]`, `[model]`, `[train]`) so that a preset
+such as `configs/notebook.toml` describes a whole protocol; each command reads only its own
+tables and rejects any key it does not know, naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sinecli.errors import SinecliError
+
+TABLES = ("generate", "model", "train")
+
+T = TypeVar("T")
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file; any problem (missing, not UTF-8, bad syntax) is a SinecliError."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise SinecliError(f"config {p}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise SinecliError(f"config {p}: is a directory") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SinecliError(f"config {p}: invalid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SinecliError(f"config {p}: cannot read: {exc}") from exc
+    unknown = sorted(set(doc) - set(TABLES))
+    if unknown:
+        raise SinecliError(
+            f"config {p}: unknown key or table {unknown[0]!r} (allowed tables: {', '.join(TABLES)})"
+        )
+    for name in TABLES:
+        if name in doc and not isinstance(doc[name], dict):
+            raise SinecliError(f"config {p}: {name!r} must be a table, e.g. [{name}]")
+    return doc
+
+
+def table(path: str | Path | None, name: str) -> dict[str, Any]:
+    """The `[name]` table of the config at `path` (empty when there is no file or no table)."""
+    if path is None:
+        return {}
+    return dict(load_toml(path).get(name, {}))
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check one scalar against a simple annotation (bool, int, float, str, or a union of them)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(annotation):
+            if arg is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except SinecliError as exc:
+                errors.append(str(exc))
+        raise SinecliError(errors[-1] if errors else f"{where}: invalid value {value!r}")
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise SinecliError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SinecliError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SinecliError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise SinecliError(f"{where}: must be finite, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise SinecliError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def build(cls: type[T], values: Mapping[str, Any], where: str) -> T:
+    """Make dataclass `cls` from `values`, rejecting unknown keys and ill-typed scalars.
+
+    `where` prefixes every message (e.g. "config presets.toml [train]") so the user knows which
+    file and table hold the bad key.
+    """
+    assert dataclasses.is_dataclass(cls)
+    hints = _field_types(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise SinecliError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(names)})")
+    kwargs = {k: _coerce(v, hints[k], f"{where}: {k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def merge(base: Mapping[str, Any], *layers: Mapping[str, Any | None]) -> dict[str, Any]:
+    """Later layers win; a `None` in a layer means "not given" (an unset CLI flag)."""
+    out = dict(base)
+    for layer in layers:
+        out.update({k: v for k, v in layer.items() if v is not None})
+    return out
+
+
+def to_toml(tables: Mapping[str, Mapping[str, Any]]) -> str:
+    """Render resolved configs as TOML that `--config` reads back to the same values."""
+    import tomli_w
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    return tomli_w.dumps({name: clean(values) for name, values in tables.items()})

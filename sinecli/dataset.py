@@ -1,0 +1,174 @@
+"""The `.npz` dataset format: one writer, one validating loader that every command uses.
+
+Layout (DESIGN.md section 3): `X` float32 (N, T), `y` int64 (N,) in [0, K), `t` float64 (T,),
+`class_names` unicode (K,), `meta` a 0-d unicode array holding JSON. Files are written with a
+fixed zip timestamp so that the same command and seed give a byte-identical file, and read with
+`allow_pickle=False` so that a file can never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sinecli import __version__
+from sinecli.atomic import atomic_path
+from sinecli.errors import SinecliError
+
+FORMAT = "sinecli.dataset"
+FORMAT_VERSION = 1
+REQUIRED = ("X", "t", "class_names", "meta")
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_FINITE_CHUNK = 1 << 16  # rows checked for NaN/inf at a time, to bound temporary memory
+
+
+@dataclass
+class Dataset:
+    """An in-memory dataset; `y` is None only for unlabelled data (accepted by `predict`)."""
+
+    X: np.ndarray  # (N, T) float32
+    y: np.ndarray | None  # (N,) int64
+    t: np.ndarray  # (T,) float64
+    class_names: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def length(self) -> int:
+        return int(self.X.shape[1])
+
+
+def make_meta(spec: dict[str, Any], seed: int) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sinecli_version": __version__,
+        "seed": seed,
+        "spec": spec,
+    }
+
+
+def save(path: str | Path, ds: Dataset) -> None:
+    """Write `ds` atomically; the bytes depend only on its contents."""
+    arrays: dict[str, np.ndarray] = {
+        "X": np.ascontiguousarray(ds.X, dtype=np.float32),
+        "t": np.asarray(ds.t, dtype=np.float64),
+        "class_names": np.asarray(ds.class_names, dtype=np.str_),
+        "meta": np.asarray(json.dumps(ds.meta, sort_keys=True), dtype=np.str_),
+    }
+    if ds.y is not None:
+        arrays["y"] = np.asarray(ds.y, dtype=np.int64)
+    with atomic_path(path, "dataset") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+        for key in ("X", "y", "t", "class_names", "meta"):
+            if key not in arrays:
+                continue
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, arrays[key], allow_pickle=False)
+
+
+def sha256(path: str | Path) -> str:
+    """Hex digest of a file, read in blocks (datasets can be hundreds of MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_arrays(p: Path) -> dict[str, np.ndarray]:
+    """Open the archive and read every member, turning any parse failure into a SinecliError."""
+    if not p.exists():
+        raise SinecliError(f"dataset {p}: no such file")
+    if p.is_dir():
+        raise SinecliError(f"dataset {p}: is a directory, expected a .npz file")
+    if not zipfile.is_zipfile(p):
+        raise SinecliError(f"dataset {p}: not a .npz archive (empty, truncated or another format)")
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise SinecliError(
+                f"dataset {p}: holds a pickled (object) array, refused for safety"
+            ) from exc
+        raise SinecliError(f"dataset {p}: corrupt archive: {exc}") from exc
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
+        raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):
+            raise SinecliError(f"dataset {p}: member {key!r} is not a .npy array")
+    return arrays
+
+
+def _all_finite(X: np.ndarray) -> bool:
+    return all(np.isfinite(X[i : i + _FINITE_CHUNK]).all() for i in range(0, len(X), _FINITE_CHUNK))
+
+
+def load(path: str | Path, require_labels: bool = True) -> Dataset:
+    """Read and validate a dataset; every problem is one SinecliError naming the file.
+
+    `require_labels=False` (for `predict`) accepts a file without `y`.
+    """
+    p = Path(path)
+    arrays = _read_arrays(p)
+    required = REQUIRED + (("y",) if require_labels else ())
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise SinecliError(f"dataset {p}: missing array {missing[0]!r} (a sinecli dataset has "
+                           f"X, y, t, class_names, meta)")
+
+    def bad(msg: str) -> SinecliError:
+        return SinecliError(f"dataset {p}: {msg}")
+
+    X, t, names_arr, meta_arr = arrays["X"], arrays["t"], arrays["class_names"], arrays["meta"]
+    if X.dtype != np.float32:
+        raise bad(f"X must be float32, got {X.dtype}")
+    if X.ndim != 2:
+        raise bad(f"X must be 2-D (N, T), got shape {X.shape}")
+    if X.shape[0] < 1 or X.shape[1] < 2:
+        raise bad(f"X must hold at least one sequence of at least 2 points, got shape {X.shape}")
+    if not _all_finite(X):
+        raise bad("X contains NaN or infinite values")
+    if t.ndim != 1 or t.shape[0] != X.shape[1]:
+        raise bad(f"t must have shape ({X.shape[1]},) to match X, got {t.shape}")
+    if t.dtype.kind != "f" or not np.isfinite(t).all():
+        raise bad(f"t must be finite floats, got dtype {t.dtype}")
+    if names_arr.dtype.kind != "U" or names_arr.ndim != 1 or names_arr.shape[0] < 1:
+        raise bad(f"class_names must be a 1-D unicode array, got {names_arr.dtype} {names_arr.shape}")
+    names = [str(s) for s in names_arr]
+    if any(not s for s in names) or len(set(names)) != len(names):
+        raise bad(f"class_names must be non-empty and unique, got {names}")
+    if meta_arr.dtype.kind != "U" or meta_arr.ndim != 0:
+        raise bad("meta must be a JSON string")
+    try:
+        meta = json.loads(str(meta_arr))
+    except json.JSONDecodeError as exc:
+        raise bad(f"meta is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise bad(f"meta does not name the format {FORMAT!r}; not a sinecli dataset")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise bad(f"format version {version!r} is newer than this sinecli reads "
+                  f"({FORMAT_VERSION}); upgrade sinecli")
+
+    y = arrays.get("y")
+    if y is not None:
+        if y.dtype != np.int64:
+            raise bad(f"y must be int64, got {y.dtype}")
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise bad(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+        if y.min() < 0 or y.max() >= len(names):
+            raise bad(f"labels must lie in [0, {len(names)}) for {len(names)} class names, "
+                      f"found {int(y.min())}..{int(y.max())}")
+    return Dataset(X=X, y=y, t=np.asarray(t, dtype=np.float64), class_names=names, meta=meta)
