@@ -71,7 +71,9 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show full tracebacks for internal errors.")
@@ -86,13 +88,27 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML config file; flags given on the command line win."),
 ]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (recorded in the output).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
+SeedOpt = Annotated[
+    int | None, typer.Option("--seed", help="Random seed (recorded in the output).")
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 PrintConfigOpt = Annotated[
     bool,
     typer.Option("--print-config", help="Print the fully resolved config as TOML and exit."),
 ]
+
+
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device", "-d", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
+    ),
+]
+DataArg = Annotated[Path, typer.Argument(help="Dataset file (.npz) from `sinecli generate`.")]
+CheckpointArg = Annotated[Path, typer.Argument(help="Checkpoint file (.pt) from `sinecli train`.")]
 
 
 def _emit_json(obj: Any) -> None:
@@ -111,7 +127,9 @@ def generate(
     ] = None,
     points: Annotated[int | None, typer.Option(help="Points per sequence (default 100).")] = None,
     start: Annotated[float | None, typer.Option(help="First time point (default 0).")] = None,
-    stop: Annotated[float | None, typer.Option(help="Last time point, inclusive (default 1).")] = None,
+    stop: Annotated[
+        float | None, typer.Option(help="Last time point, inclusive (default 1).")
+    ] = None,
     noise_std: Annotated[
         float | None, typer.Option(help="Standard deviation of the Gaussian noise (default 0.02).")
     ] = None,
@@ -131,6 +149,72 @@ def generate(
         _emit_json(result)
     elif not quiet:
         _err(result["summary"])
+
+
+@app.command()
+def train(
+    data: DataArg,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Checkpoint file to write (.pt).")
+    ] = None,
+    config: ConfigOpt = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="gru (default), lstm, rnn or notebook.")
+    ] = None,
+    hidden: Annotated[int | None, typer.Option(help="Hidden units per layer.")] = None,
+    layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers.")] = None,
+    bidirectional: Annotated[
+        bool | None, typer.Option("--bidirectional/--unidirectional", help="Read both ways.")
+    ] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout between layers.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs to train (in all, with --resume).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Sequences per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="adam or sgd.")] = None,
+    grad_clip: Annotated[
+        float | None, typer.Option(help="Max gradient norm; 0 turns clipping off.")
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option(help="Stratified validation share in [0, 1).")
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(help="Stop after N epochs without a better validation loss (0 = never)."),
+    ] = None,
+    seed: SeedOpt = None,
+    deterministic: Annotated[
+        bool | None,
+        typer.Option("--deterministic/--nondeterministic", help="Deterministic kernels only."),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="Also write the checkpoint every N epochs (resumable).")
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="fp32, or bf16 (autocast; fastest on CUDA).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue training from this checkpoint.")
+    ] = None,
+    device: DeviceOpt = "auto",
+    print_config: PrintConfigOpt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train a recurrent classifier on a dataset and write a checkpoint."""
+    from sinecli.commands.train import run
+
+    model_flags = dict(kind=model, hidden=hidden, layers=layers, bidirectional=bidirectional,
+                       dropout=dropout)
+    train_flags = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                       grad_clip=grad_clip, val_fraction=val_fraction, patience=patience,
+                       seed=seed, deterministic=deterministic, checkpoint_every=checkpoint_every,
+                       precision=precision)
+    result = run(data, output, config, model_flags, train_flags, device_spec=device,
+                 resume=resume, print_only=print_config, quiet=quiet)
+    if result is not None and json_out:
+        _emit_json(result)
 
 
 def main() -> None:

@@ -145,7 +145,8 @@ def load(path: str | Path, require_labels: bool = True) -> Dataset:
     if t.dtype.kind != "f" or not np.isfinite(t).all():
         raise bad(f"t must be finite floats, got dtype {t.dtype}")
     if names_arr.dtype.kind != "U" or names_arr.ndim != 1 or names_arr.shape[0] < 1:
-        raise bad(f"class_names must be a 1-D unicode array, got {names_arr.dtype} {names_arr.shape}")
+        raise bad(f"class_names must be a 1-D unicode array, got {names_arr.dtype} "
+                  f"{names_arr.shape}")
     names = [str(s) for s in names_arr]
     if any(not s for s in names) or len(set(names)) != len(names):
         raise bad(f"class_names must be non-empty and unique, got {names}")

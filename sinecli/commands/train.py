@@ -1,0 +1,166 @@
+"""`sinecli train`: resolve model and training configs, fit, write the checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sinecli import config, dataset
+from sinecli.atomic import check_writable
+from sinecli.errors import SinecliError
+from sinecli.models import ModelConfig
+from sinecli.models import validate as validate_model
+from sinecli.train import TrainConfig
+from sinecli.train import validate as validate_train
+
+#: Model fields a user sets; seq_len and num_classes always come from the data.
+MODEL_KEYS = ("kind", "hidden", "layers", "bidirectional", "dropout")
+#: What `--resume` may change; anything else must match the checkpoint it continues.
+RESUMABLE = {"epochs", "patience", "checkpoint_every"}
+
+
+def resolve(
+    config_path: Path | None, model_flags: dict[str, Any], train_flags: dict[str, Any]
+) -> tuple[ModelConfig, TrainConfig]:
+    """Defaults, then the config's [model] / [train] tables, then the flags that were given."""
+    where = f"config {config_path}" if config_path else "train"
+    model_table = config.table(config_path, "model")
+    for key in ("seq_len", "num_classes"):
+        if key in model_table:
+            raise SinecliError(f"{where} [model]: {key} comes from the data and cannot be set")
+    model_cfg = config.build(
+        ModelConfig, config.merge(model_table, model_flags), f"{where} [model]"
+    )
+    train_cfg = config.build(
+        TrainConfig, config.merge(config.table(config_path, "train"), train_flags),
+        f"{where} [train]",
+    )
+    validate_model(model_cfg, f"{where} [model]")
+    validate_train(train_cfg, f"{where} [train]")
+    return model_cfg, train_cfg
+
+
+def print_config(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    model = {k: v for k, v in model_cfg.to_dict().items() if k in MODEL_KEYS}
+    print(config.to_toml({"model": model, "train": train_cfg.to_dict()}), end="")
+
+
+def _resumed_configs(
+    ckpt_payload: dict[str, Any], train_flags: dict[str, Any], model_flags: dict[str, Any]
+) -> tuple[ModelConfig, TrainConfig]:
+    """The checkpoint's configs, with only the RESUMABLE fields taken from the flags."""
+    from sinecli.models import config_from_dict
+
+    model_cfg = config_from_dict(ckpt_payload["model_config"])
+    train_cfg = config.build(TrainConfig, ckpt_payload["train_config"], "checkpoint train_config")
+    for key, value in model_flags.items():
+        if value is not None and getattr(model_cfg, key) != value:
+            raise SinecliError(f"--resume: cannot change model {key} "
+                               f"({getattr(model_cfg, key)!r} in the checkpoint)")
+    changes = {}
+    for key, value in train_flags.items():
+        if value is None or getattr(train_cfg, key) == value:
+            continue
+        if key not in RESUMABLE:
+            raise SinecliError(f"--resume: cannot change {key} ({getattr(train_cfg, key)!r} in "
+                               f"the checkpoint); only {', '.join(sorted(RESUMABLE))} may change")
+        changes[key] = value
+    train_cfg = dataclasses.replace(train_cfg, **changes)
+    validate_train(train_cfg)
+    return model_cfg, train_cfg
+
+
+def run(
+    data: Path,
+    output: Path | None,
+    config_path: Path | None,
+    model_flags: dict[str, Any],
+    train_flags: dict[str, Any],
+    *,
+    device_spec: str = "auto",
+    resume: Path | None = None,
+    print_only: bool = False,
+    quiet: bool = False,
+) -> dict[str, Any] | None:
+    """Train on `data`, write the checkpoint to `output`, return a JSON-ready summary."""
+    model_cfg, train_cfg = resolve(config_path, model_flags, train_flags)
+    if print_only:
+        print_config(model_cfg, train_cfg)
+        return None
+    if output is None:
+        raise SinecliError("missing option -o/--output: the checkpoint file to write")
+    check_writable(output, "checkpoint")
+    ds = dataset.load(data)
+    digest = dataset.sha256(data)
+
+    # torch is imported only now: config errors above are reported without paying for it.
+    from sinecli import checkpoint, device
+    from sinecli.progress import make_reporter
+    from sinecli.train import fit
+
+    dev = device.resolve(device_spec)
+    resume_payload = None
+    if resume is not None:
+        resume_payload = checkpoint.load(resume).payload
+        if "resume" not in resume_payload:
+            raise SinecliError(f"--resume {resume}: the checkpoint holds no resume state")
+        if resume_payload.get("dataset_sha256") != digest:
+            raise SinecliError(f"--resume {resume}: it was trained on other data than {data}")
+        model_cfg, train_cfg = _resumed_configs(resume_payload, train_flags, model_flags)
+        if resume_payload["epoch"] >= train_cfg.epochs:
+            raise SinecliError(f"--resume {resume}: already trained {resume_payload['epoch']} "
+                               f"epochs; pass --epochs above that to train further")
+    start = resume_payload["epoch"] if resume_payload else 0
+    if not quiet:
+        print(f"training {model_cfg.kind} on {data} ({ds.n} sequences x {ds.length} points, "
+              f"{len(ds.class_names)} classes), device {device.describe(dev)}"
+              + (f", resuming after epoch {start}" if start else ""), file=sys.stderr)
+
+    extra = {"dataset_sha256": digest, "dataset": str(data)}
+    written: list[int] = []
+
+    def periodic(payload: dict[str, Any]) -> None:
+        checkpoint.save(output, {**payload, **extra})
+        written.append(payload["epoch"])
+
+    reporter = make_reporter(train_cfg.epochs, start, quiet)
+    t0 = time.perf_counter()
+    try:
+        payload = fit(ds, model_cfg, train_cfg, dev, resume=resume_payload,
+                      reporter=reporter, on_checkpoint=periodic)
+    except KeyboardInterrupt:
+        reporter.close()
+        if written:
+            print(f"sinecli: interrupted; {output} holds epoch {written[-1]}; continue with: "
+                  f"sinecli train {data} -o {output} --resume {output}", file=sys.stderr)
+        else:
+            print("sinecli: interrupted before the first checkpoint; nothing was written "
+                  "(use --checkpoint-every N to make training resumable)", file=sys.stderr)
+        raise
+    reporter.close()
+    seconds = time.perf_counter() - t0
+    checkpoint.save(output, {**payload, **extra})
+    history = payload["history"]
+    best = payload["best_epoch"]
+    summary = {
+        "checkpoint": str(output),
+        "data": str(data),
+        "model": payload["model_config"],
+        "device": str(dev),
+        "epochs_run": payload["epoch"],
+        "best_epoch": best,
+        "train_loss": history["train_loss"][best - 1],
+        "val_loss": history["val_loss"][best - 1],
+        "val_accuracy": history["val_accuracy"][best - 1],
+        "seconds": round(seconds, 3),
+        "seed": train_cfg.seed,
+    }
+    if not quiet:
+        val = "" if summary["val_loss"] is None else (
+            f", val_loss {summary['val_loss']:.4g}, val_acc {summary['val_accuracy']:.3f}")
+        print(f"wrote {output}: best epoch {best}/{payload['epoch']}{val}, {seconds:.2f}s",
+              file=sys.stderr)
+    return summary

@@ -1,0 +1,41 @@
+"""`--device auto|cpu|cuda|cuda:N` -> torch.device, or a clear error listing what exists."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from sinecli.errors import SinecliError
+
+_PATTERN = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
+
+
+def available() -> list[str]:
+    """Devices this machine can run on, e.g. ['cpu', 'cuda:0', 'cuda:1']."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["cpu", *(f"cuda:{i}" for i in range(count))]
+
+
+def resolve(spec: str) -> torch.device:
+    """Pick the device: auto prefers CUDA; an explicit device must exist."""
+    match = _PATTERN.match(spec.strip().lower())
+    if not match or (match.group(1) != "cuda" and match.group(2) is not None):
+        raise SinecliError(f"--device: expected auto, cpu, cuda or cuda:N, got {spec!r}")
+    kind, index = match.group(1), match.group(2)
+    have = available()
+    if kind == "auto":
+        return torch.device("cuda:0" if "cuda:0" in have else "cpu")
+    if kind == "cpu":
+        return torch.device("cpu")
+    wanted = f"cuda:{index or 0}"
+    if wanted not in have:
+        reason = "CUDA is not available" if len(have) == 1 else f"no device {wanted}"
+        raise SinecliError(f"--device {spec}: {reason}; available: {', '.join(have)}")
+    return torch.device(wanted)
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"

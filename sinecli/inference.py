@@ -1,0 +1,44 @@
+"""Batched inference: class probabilities for a dataset, in bounded memory.
+
+Shared by evaluate, predict and plot. Only one batch of inputs lives on the device at a time,
+so a million sequences cost little more than the dataset itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from sinecli.checkpoint import Checkpoint
+from sinecli.dataset import Dataset
+from sinecli.errors import SinecliError
+
+DEFAULT_BATCH = 8192
+
+
+def check_compatible(ckpt: Checkpoint, ds: Dataset, data_path: object) -> None:
+    """A dataset must have the checkpoint's sequence length and class names (in order)."""
+    cfg = ckpt.model_config
+    if ds.length != cfg.seq_len:
+        raise SinecliError(f"dataset {data_path}: sequences have {ds.length} points but the "
+                           f"model {ckpt.path} was trained on {cfg.seq_len}")
+    if ds.class_names != ckpt.class_names:
+        raise SinecliError(f"dataset {data_path}: classes {ds.class_names} do not match the "
+                           f"model's {ckpt.class_names} ({ckpt.path})")
+
+
+@torch.inference_mode()
+def predict_proba(
+    model: nn.Module, X: np.ndarray, device: torch.device, batch_size: int = DEFAULT_BATCH
+) -> np.ndarray:
+    """Softmax probabilities (N, K) as float64 rows that sum to 1."""
+    if batch_size < 1:
+        raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
+    model = model.to(device).eval()
+    chunks = []
+    for lo in range(0, len(X), batch_size):
+        xb = torch.from_numpy(X[lo : lo + batch_size]).to(device, non_blocking=True)  # (B, T)
+        logits = model(xb).float()  # (B, K)
+        chunks.append(torch.softmax(logits.double(), dim=1).cpu())
+    return torch.cat(chunks).numpy()

@@ -1,0 +1,335 @@
+"""The training loop: minibatches, validation, early stopping, periodic checkpoints, resume.
+
+`fit` is a pure function of its inputs: randomness comes from `cfg.seed` through an explicit
+`torch.Generator` for shuffling and a forked, seeded global RNG for initialisation and dropout,
+so the caller's RNG state is untouched and a resumed run is bit-identical on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sinecli.dataset import Dataset
+from sinecli.errors import SinecliError
+from sinecli.models import ModelConfig, build
+
+OPTIMIZERS = ("adam", "sgd")
+SAMPLING = ("epoch", "replacement")
+PRECISIONS = ("fp32", "bf16")
+EVAL_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; stored in the checkpoint. Defaults are the tuned `configs/default.toml`."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.02
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    val_fraction: float = 0.2
+    patience: int = 0  # epochs without a better validation loss before stopping; 0 = never
+    seed: int = 0
+    deterministic: bool = False
+    scale_inputs: bool = True  # fit one global affine scaling of X on the training split
+    sampling: str = "epoch"  # "epoch": shuffled passes; "replacement": draws with replacement
+    steps_per_epoch: int = 0  # 0 = one pass over the training split
+    log_every: int = 0  # record the mean train loss every N steps (the notebook's curve); 0 = off
+    checkpoint_every: int = 0  # write the checkpoint every N epochs during training; 0 = at end
+    precision: str = "fp32"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def validate(cfg: TrainConfig, where: str = "train") -> None:
+    checks = [
+        (cfg.epochs >= 1, f"epochs must be >= 1, got {cfg.epochs}"),
+        (cfg.batch_size >= 1, f"batch_size must be >= 1, got {cfg.batch_size}"),
+        (cfg.lr > 0, f"lr must be > 0, got {cfg.lr}"),
+        (cfg.optimizer in OPTIMIZERS, f"optimizer must be adam or sgd, got {cfg.optimizer!r}"),
+        (cfg.momentum >= 0, f"momentum must be >= 0, got {cfg.momentum}"),
+        (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
+        (cfg.grad_clip >= 0, f"grad_clip must be >= 0, got {cfg.grad_clip}"),
+        (0 <= cfg.val_fraction < 1, f"val_fraction must be in [0, 1), got {cfg.val_fraction}"),
+        (cfg.patience >= 0, f"patience must be >= 0, got {cfg.patience}"),
+        (cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}"),
+        (cfg.sampling in SAMPLING, f"sampling must be epoch or replacement, got {cfg.sampling!r}"),
+        (cfg.steps_per_epoch >= 0, f"steps_per_epoch must be >= 0, got {cfg.steps_per_epoch}"),
+        (cfg.log_every >= 0, f"log_every must be >= 0, got {cfg.log_every}"),
+        (cfg.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {cfg.checkpoint_every}"),
+        (cfg.precision in PRECISIONS, f"precision must be fp32 or bf16, got {cfg.precision!r}"),
+        (not (cfg.patience and cfg.val_fraction == 0),
+         "patience needs a validation split: set val_fraction > 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SinecliError(f"{where}: {message}")
+
+
+@dataclass
+class EpochRecord:
+    """What the progress display shows after each epoch."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+
+
+class Reporter(Protocol):
+    def epoch(self, record: EpochRecord) -> None: ...
+
+
+def split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/validation indices (scikit-learn), or all-train when val_fraction = 0."""
+    idx = np.arange(len(y))
+    counts = np.bincount(y)
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        raise SinecliError("training data holds only one class; a classifier needs at least 2")
+    if val_fraction == 0:
+        return idx, idx[:0]
+    from sklearn.model_selection import train_test_split
+
+    n_val = math.ceil(val_fraction * len(y))
+    if counts[present].min() < 2 or n_val < len(present) or len(y) - n_val < len(present):
+        raise SinecliError(
+            f"val_fraction {val_fraction}: too few sequences for a stratified split "
+            f"(class counts {counts.tolist()}; each class needs >= 2, and both splits need at "
+            f"least one sequence per class); lower val_fraction or set it to 0"
+        )
+    train_idx, val_idx = train_test_split(
+        idx, test_size=val_fraction, stratify=y, random_state=seed, shuffle=True
+    )
+    return np.sort(train_idx), np.sort(val_idx)
+
+
+def fit_scaling(X: np.ndarray) -> tuple[float, float]:
+    """One global shift and scale for all sequences (mean and std of the training split)."""
+    shift = float(X.mean(dtype=np.float64))
+    scale = float(X.std(dtype=np.float64))
+    return shift, scale if scale > 0 else 1.0
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+
+
+@torch.no_grad()
+def evaluate_loss(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, autocast: Callable[[], Any]
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over (X, y), in eval mode and batches."""
+    was_training = model.training
+    model.eval()
+    total, correct = torch.zeros((), device=X.device), torch.zeros((), device=X.device)
+    for lo in range(0, len(X), EVAL_BATCH):
+        with autocast():
+            logits = model(X[lo : lo + EVAL_BATCH]).float()  # (B, K)
+        yb = y[lo : lo + EVAL_BATCH]
+        total += F.cross_entropy(logits, yb, reduction="sum")
+        correct += (logits.argmax(1) == yb).sum()
+    model.train(was_training)
+    return total.item() / len(X), correct.item() / len(X)
+
+
+def _state_clone(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _to_cpu(obj: Any) -> Any:
+    """Move every tensor in a nested structure to the CPU (checkpoints load anywhere)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def new_history() -> dict[str, list]:
+    return {"epoch": [], "train_loss": [], "val_loss": [], "val_accuracy": [], "seconds": [],
+            "step": [], "step_loss": []}
+
+
+def fit(
+    ds: Dataset,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    device: torch.device,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train and return the checkpoint payload (see sinecli.checkpoint).
+
+    `resume` is a payload saved by an earlier, interrupted call with the same data and config;
+    `on_checkpoint` receives a payload every `cfg.checkpoint_every` epochs.
+    """
+    validate(cfg)
+    if ds.y is None:
+        raise SinecliError("training data has no labels (y)")
+    model_cfg = dataclasses.replace(
+        model_cfg, seq_len=ds.length, num_classes=len(ds.class_names)
+    )
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=False)
+        torch.backends.cudnn.benchmark = False
+    fork_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(cfg.seed)
+        model = build(model_cfg).to(device)
+        train_idx, val_idx = split(ds.y, cfg.val_fraction, cfg.seed)
+        if cfg.scale_inputs:
+            model.set_scaling(*fit_scaling(ds.X[train_idx]))
+        optimizer = _optimizer(model, cfg)
+        shuffle = torch.Generator().manual_seed(cfg.seed)
+        history = new_history()
+        start_epoch, best_loss, best_epoch, bad_epochs = 0, math.inf, 0, 0
+        best_state: dict[str, torch.Tensor] | None = None
+        if resume is not None:
+            r = resume["resume"]
+            model.load_state_dict(r["model_state"])
+            optimizer.load_state_dict(r["optimizer_state"])
+            torch.set_rng_state(r["torch_rng"])
+            if device.type == "cuda" and r.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(r["cuda_rng"], device)
+            shuffle.set_state(r["shuffle_rng"])
+            history = {k: list(v) for k, v in resume["history"].items()}
+            start_epoch, best_epoch = resume["epoch"], resume.get("best_epoch", 0)
+            best_loss, bad_epochs = r["best_val_loss"], r["bad_epochs"]
+            best_state = r.get("best_state")
+
+        # Data lives on the device once; each step only indexes it.
+        X_train = torch.from_numpy(ds.X[train_idx]).to(device)  # (N_train, T)
+        y_train = torch.from_numpy(ds.y[train_idx]).to(device)  # (N_train,)
+        X_val = torch.from_numpy(ds.X[val_idx]).to(device)  # (N_val, T)
+        y_val = torch.from_numpy(ds.y[val_idx]).to(device)  # (N_val,)
+        has_val = len(val_idx) > 0
+        n = len(X_train)
+        steps = cfg.steps_per_epoch or math.ceil(n / cfg.batch_size)
+
+        def autocast() -> Any:
+            bf16 = cfg.precision == "bf16"
+            return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+        def payload(epoch: int, final: bool) -> dict[str, Any]:
+            weights = best_state if (final and best_state is not None) else model.state_dict()
+            return _to_cpu({
+                "model_config": model_cfg.to_dict(),
+                "state_dict": weights,
+                "class_names": list(ds.class_names),
+                "train_config": cfg.to_dict(),
+                "seed": cfg.seed,
+                "epoch": epoch,
+                "best_epoch": best_epoch or epoch,
+                "history": history,
+                "finished": final,
+                "device": str(device),
+                "resume": {
+                    "model_state": model.state_dict(),
+                    "optimizer_state": optimizer.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "shuffle_rng": shuffle.get_state(),
+                    "best_val_loss": best_loss,
+                    "bad_epochs": bad_epochs,
+                    "best_state": best_state,
+                },
+            })
+
+        model.train()
+        epoch = start_epoch
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            if cfg.patience and bad_epochs >= cfg.patience:
+                epoch -= 1
+                break
+            t0 = time.perf_counter()
+            if cfg.sampling == "replacement":
+                order = torch.randint(0, n, (steps * cfg.batch_size,), generator=shuffle)
+            else:
+                passes = math.ceil(steps * cfg.batch_size / n)
+                order = torch.cat([torch.randperm(n, generator=shuffle) for _ in range(passes)])
+            order = order.to(device)
+            loss_sum = torch.zeros((), device=device)
+            window = torch.zeros((), device=device)
+            window_losses: list[torch.Tensor] = []
+            seen = 0
+            for step in range(steps):
+                batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                if len(batch) == 0:
+                    break
+                xb, yb = X_train[batch], y_train[batch]  # (B, T), (B,)
+                with autocast():
+                    logits = model(xb)  # (B, K)
+                loss = F.cross_entropy(logits.float(), yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                detached = loss.detach()
+                loss_sum += detached * len(batch)
+                seen += len(batch)
+                if cfg.log_every:
+                    window += detached
+                    if (step + 1) % cfg.log_every == 0:
+                        window_losses.append(window / cfg.log_every)
+                        window = torch.zeros((), device=device)
+            train_loss = loss_sum.item() / max(seen, 1)
+            if not math.isfinite(train_loss):
+                raise SinecliError(f"training diverged at epoch {epoch} (loss {train_loss}); "
+                                   "lower --lr or keep gradient clipping on")
+            if window_losses:
+                first = (epoch - 1) * steps
+                history["step"].extend(first + (i + 1) * cfg.log_every
+                                       for i in range(len(window_losses)))
+                history["step_loss"].extend(torch.stack(window_losses).tolist())
+            val_loss: float | None = None
+            val_acc: float | None = None
+            if has_val:
+                val_loss, val_acc = evaluate_loss(model, X_val, y_val, autocast)
+                if val_loss < best_loss:
+                    best_loss, best_epoch, bad_epochs = val_loss, epoch, 0
+                    best_state = _state_clone(model)
+                else:
+                    bad_epochs += 1
+            else:
+                best_epoch = epoch
+            seconds = time.perf_counter() - t0
+            history["epoch"].append(epoch)
+            history["train_loss"].append(train_loss)
+            history["val_loss"].append(val_loss)
+            history["val_accuracy"].append(val_acc)
+            history["seconds"].append(seconds)
+            if reporter is not None:
+                reporter.epoch(EpochRecord(epoch, cfg.epochs, train_loss, val_loss, val_acc,
+                                           seconds))
+            if on_checkpoint and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0 \
+                    and epoch < cfg.epochs:
+                on_checkpoint(payload(epoch, final=False))
+        result = payload(epoch, final=True)
+    return copy.copy(result)
