@@ -20,6 +20,8 @@ STDOUT = "-"
 
 def check_writable(target: str | Path, what: str = "output") -> Path:
     """Fail early, before any work, when the target's folder is missing or not writable."""
+    if str(target) == STDOUT:
+        raise SinecliError(f"{what}: cannot be written to stdout ('-'); give a file path")
     path = Path(target)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():

@@ -75,7 +75,7 @@ def save(path: str | Path, payload: dict[str, Any]) -> None:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "sinecli_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         **payload,
     }
     buffer = io.BytesIO()

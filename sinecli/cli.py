@@ -140,6 +140,8 @@ def generate(
     """Generate labelled noisy sine waves (default: the notebook's three classes)."""
     from sinecli.commands.generate import run
 
+    if json_out and output is not None and str(output) == "-":
+        raise SinecliError("--json: cannot share stdout with the dataset written by -o -")
     flags = dict(samples_per_class=samples_per_class, points=points, start=start, stop=stop,
                  noise_std=noise_std, seed=seed)
     result = run(config, flags, output, print_config)
@@ -215,6 +217,73 @@ def train(
                  resume=resume, print_only=print_config, quiet=quiet)
     if result is not None and json_out:
         _emit_json(result)
+
+
+BatchSizeOpt = Annotated[
+    int | None,
+    typer.Option("--batch-size", help="Sequences per inference batch (default 8192)."),
+]
+
+
+@app.command()
+def evaluate(
+    model: CheckpointArg,
+    data: DataArg,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-under", metavar="NAME=VALUE",
+            help="CI gate, repeatable: exit 3 when a score (accuracy, f1_macro, lrap) is below "
+            "VALUE or a loss (log_loss, brier_max, coverage_error, ranking_loss, ece) is above.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also write the metrics JSON to this file (atomically)."),
+    ] = None,
+    batch_size: BatchSizeOpt = None,
+    device: DeviceOpt = "auto",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score a checkpoint on a labelled dataset: a table on stdout, or --json."""
+    from sinecli.commands.evaluate import enforce_gates, render_table, run, to_json
+
+    result = run(model, data, fail_under=fail_under, out=out, batch_size=batch_size,
+                 device_spec=device, quiet=quiet)
+    if out is not None and str(out) == "-":
+        pass  # `--out -` already put the JSON object on stdout
+    elif json_out:
+        print(to_json(result), end="")
+    else:
+        render_table(result)
+    enforce_gates(result)
+
+
+@app.command()
+def predict(
+    model: CheckpointArg,
+    data: Annotated[Path, typer.Argument(help="Dataset file (.npz); labels are optional.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write (atomically); - is stdout.")
+    ] = Path("-"),
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f",
+            help="csv (with a header row) or json (JSON lines). Default: json for a .json/.jsonl "
+            "output, else csv.",
+        ),
+    ] = None,
+    batch_size: BatchSizeOpt = None,
+    device: DeviceOpt = "auto",
+    quiet: QuietOpt = False,
+) -> None:
+    """Predicted class and per-class probabilities, one row per sequence."""
+    from sinecli.commands.predict import run
+
+    run(model, data, output=output, fmt=fmt, batch_size=batch_size, device_spec=device,
+        quiet=quiet)
 
 
 def main() -> None:

@@ -9,16 +9,18 @@ fixed zip timestamp so that the same command and seed give a byte-identical file
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from sinecli import __version__
-from sinecli.atomic import atomic_path
+from sinecli.atomic import STDOUT, atomic_path, write_bytes
 from sinecli.errors import SinecliError
 
 FORMAT = "sinecli.dataset"
@@ -58,7 +60,17 @@ def make_meta(spec: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def save(path: str | Path, ds: Dataset) -> None:
-    """Write `ds` atomically; the bytes depend only on its contents."""
+    """Write `ds` atomically (or to stdout for `-`); the bytes depend only on its contents."""
+    if str(path) == STDOUT:
+        buffer = io.BytesIO()
+        _write_zip(buffer, ds)
+        write_bytes(STDOUT, buffer.getvalue())
+        return
+    with atomic_path(path, "dataset") as tmp, open(tmp, "wb") as fh:
+        _write_zip(fh, ds)
+
+
+def _write_zip(fh: IO[bytes], ds: Dataset) -> None:
     arrays: dict[str, np.ndarray] = {
         "X": np.ascontiguousarray(ds.X, dtype=np.float32),
         "t": np.asarray(ds.t, dtype=np.float64),
@@ -67,7 +79,7 @@ def save(path: str | Path, ds: Dataset) -> None:
     }
     if ds.y is not None:
         arrays["y"] = np.asarray(ds.y, dtype=np.int64)
-    with atomic_path(path, "dataset") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+    with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
         for key in ("X", "y", "t", "class_names", "meta"):
             if key not in arrays:
                 continue
@@ -94,6 +106,7 @@ def _read_arrays(p: Path) -> dict[str, np.ndarray]:
         raise SinecliError(f"dataset {p}: is a directory, expected a .npz file")
     if not zipfile.is_zipfile(p):
         raise SinecliError(f"dataset {p}: not a .npz archive (empty, truncated or another format)")
+    _check_member_sizes(p)
     try:
         with np.load(p, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
@@ -103,12 +116,40 @@ def _read_arrays(p: Path) -> dict[str, np.ndarray]:
                 f"dataset {p}: holds a pickled (object) array, refused for safety"
             ) from exc
         raise SinecliError(f"dataset {p}: corrupt archive: {exc}") from exc
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, zlib.error) as exc:
         raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
+    except MemoryError as exc:  # a damaged header can claim an absurd shape
+        raise SinecliError(f"dataset {p}: corrupt archive: an array header claims more "
+                           "memory than this machine has") from exc
     for key, value in arrays.items():
         if not isinstance(value, np.ndarray):
             raise SinecliError(f"dataset {p}: member {key!r} is not a .npy array")
     return arrays
+
+
+def _check_member_sizes(p: Path) -> None:
+    """Reject members whose header claims more data than the member holds, before numpy
+    allocates that much (a 100-byte file must not ask for terabytes)."""
+    try:
+        with zipfile.ZipFile(p) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(fh)
+                if dtype.hasobject:
+                    continue  # refused later, with the pickle message
+                need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if need > info.file_size:
+                    raise SinecliError(f"dataset {p}: member {info.filename!r} is truncated "
+                                       f"(its header claims shape {shape})")
+    except SinecliError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
 
 
 def _all_finite(X: np.ndarray) -> bool:
@@ -148,7 +189,7 @@ def load(path: str | Path, require_labels: bool = True) -> Dataset:
         raise bad(f"class_names must be a 1-D unicode array, got {names_arr.dtype} "
                   f"{names_arr.shape}")
     names = [str(s) for s in names_arr]
-    if any(not s for s in names) or len(set(names)) != len(names):
+    if any(not s.strip() for s in names) or len(set(names)) != len(names):
         raise bad(f"class_names must be non-empty and unique, got {names}")
     if meta_arr.dtype.kind != "U" or meta_arr.ndim != 0:
         raise bad("meta must be a JSON string")
@@ -159,7 +200,9 @@ def load(path: str | Path, require_labels: bool = True) -> Dataset:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise bad(f"meta does not name the format {FORMAT!r}; not a sinecli dataset")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise bad(f"meta has an invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
         raise bad(f"format version {version!r} is newer than this sinecli reads "
                   f"({FORMAT_VERSION}); upgrade sinecli")
 

@@ -31,7 +31,8 @@ def run(
         return None
     if output is None:
         raise SinecliError("missing option -o/--output: the dataset file to write")
-    check_writable(output, "dataset")
+    if str(output) != "-":
+        check_writable(output, "dataset")
     ds = make_dataset(spec)
     dataset.save(output, ds)
     shape = f"{ds.n} sequences x {ds.length} points"

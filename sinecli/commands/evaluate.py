@@ -1,0 +1,116 @@
+"""`sinecli evaluate`: score a checkpoint on a labelled dataset, optionally gate CI on it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sinecli import dataset
+from sinecli.atomic import STDOUT, check_writable, write_text
+from sinecli.errors import GateFailed, SinecliError
+from sinecli.metrics import Gate, check_gates, parse_gate
+
+
+def to_json(result: dict[str, Any]) -> str:
+    """The one JSON object that `--json` prints and `--out` writes (newline-terminated)."""
+    return json.dumps(result, indent=2) + "\n"
+
+
+def run(
+    model_path: Path,
+    data: Path,
+    *,
+    fail_under: list[str] | None = None,
+    out: Path | None = None,
+    batch_size: int | None = None,
+    device_spec: str = "auto",
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Predict on `data`, compute every metric, write `out` (atomically) and return the result.
+
+    The result is `sinecli.metrics.compute`'s dict plus `model`, `data`, `device` and `gates`
+    (one record per `--fail-under`; see `enforce_gates`). Gates are parsed before anything is
+    loaded, so a bad one costs nothing.
+    """
+    gates: list[Gate] = [parse_gate(text) for text in fail_under or []]
+    if batch_size is not None and batch_size < 1:
+        raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
+    if out is not None and str(out) != STDOUT:
+        check_writable(out, "--out")
+    ds = dataset.load(data)
+
+    # torch and scikit-learn are imported only now: usage errors above are reported quickly.
+    from sinecli import checkpoint, device, inference, metrics
+
+    dev = device.resolve(device_spec)
+    ckpt = checkpoint.load(model_path)
+    inference.check_compatible(ckpt, ds, data)
+    model = ckpt.model(dev)
+    t0 = time.perf_counter()
+    proba = inference.predict_proba(model, ds.X, dev, batch_size or inference.DEFAULT_BATCH)
+    seconds = time.perf_counter() - t0
+    assert ds.y is not None  # dataset.load requires labels by default
+    result = metrics.compute(ds.y, proba, ckpt.class_names)
+    result["gates"] = check_gates(gates, result)
+    result.update(model=str(model_path), data=str(data), device=str(dev))
+    if not quiet:
+        print(f"evaluated {model_path} on {data}: {ds.n} sequences on {dev} in {seconds:.2f}s "
+              f"({ds.n / max(seconds, 1e-9):,.0f} sequences/s)", file=sys.stderr)
+    if out is not None:
+        write_text(out, to_json(result), "--out")
+    return result
+
+
+def enforce_gates(result: dict[str, Any]) -> None:
+    """Name each failed gate on stderr and raise GateFailed (exit 3); silent when all pass."""
+    failed = [g for g in result.get("gates", []) if not g["passed"]]
+    if not failed:
+        return
+    for g in failed:
+        print(f"sinecli: gate failed: {g['message']}", file=sys.stderr)
+    names = ", ".join(g["name"] for g in failed)
+    raise GateFailed(f"{len(failed)} of {len(result['gates'])} --fail-under gates failed: {names}")
+
+
+def render_table(result: dict[str, Any]) -> None:
+    """The human-readable report on stdout: one table of metrics, one confusion matrix."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False)
+    names = result["class_names"]
+    table = Table(title=f"{result['model']} on {result['data']} ({result['n']} sequences)",
+                  box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("best", justify="right")
+    rows = [
+        ("accuracy", result["accuracy"], "1"),
+        ("f1_macro", result["f1_macro"], "1"),
+        ("log_loss", result["log_loss"], "0"),
+        *((f"brier[{n}]", result["brier"][n], "0") for n in names),
+        ("brier_max", result["brier_max"], "0"),
+        ("coverage_error", result["coverage_error"], "1"),
+        ("lrap", result["lrap"], "1"),
+        ("ranking_loss", result["ranking_loss"], "0"),
+        ("ece", result["ece"], "0"),
+    ]
+    for name, value, best in rows:
+        table.add_row(name, f"{value:.5f}", best)
+    console.print(table)
+
+    matrix = Table(title="confusion matrix (rows: true class, columns: predicted)",
+                   box=box.SIMPLE_HEAD, title_justify="left")
+    matrix.add_column("true \\ predicted")
+    for n in names:
+        matrix.add_column(n, justify="right")
+    for n, row in zip(names, result["confusion_matrix"], strict=True):
+        matrix.add_row(n, *(str(v) for v in row))
+    console.print(matrix)
+    for g in result.get("gates", []):
+        mark = "pass" if g["passed"] else "FAIL"
+        console.print(f"gate {mark}: {g['message']}")

@@ -1,0 +1,182 @@
+"""`sinecli plot KIND`: load the files, check them against each other, draw, write atomically.
+
+Every check that needs no file (output suffix, size, options) runs before anything is loaded,
+so a typo costs nothing; torch is imported only by the kinds that read a checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sinecli import dataset, plots
+from sinecli.atomic import STDOUT, check_writable
+from sinecli.errors import SinecliError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from sinecli.checkpoint import Checkpoint
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where and how a figure is written: path (or `-`), format, size in inches, dpi."""
+
+    path: Path
+    fmt: str | None = None
+    width: float | None = None
+    height: float | None = None
+    dpi: float = plots.DEFAULT_DPI
+    title: str | None = None
+
+    def check(self) -> str:
+        """Validate without touching any input; return the format name."""
+        fmt = plots.image_format(self.path, self.fmt)
+        plots.check_size(self.width, self.height, self.dpi)
+        if str(self.path) != STDOUT:
+            check_writable(self.path, "plot")
+        return fmt
+
+    @property
+    def size(self) -> dict[str, Any]:
+        return {"width": self.width, "height": self.height, "dpi": self.dpi}
+
+
+def _write(kind: str, fig: Figure, out: Output, fmt: str, **extra: Any) -> dict[str, Any]:
+    plots.save(fig, out.path, dpi=out.dpi, fmt=fmt)
+    width, height = (float(v) for v in fig.get_size_inches())
+    return {
+        "plot": kind,
+        "output": str(out.path),
+        "format": fmt,
+        "width": width,
+        "height": height,
+        "dpi": out.dpi,
+        "pixels": [round(width * out.dpi), round(height * out.dpi)],
+        **extra,
+    }
+
+
+def _load_checkpoint(path: Path) -> Checkpoint:
+    from sinecli import checkpoint
+
+    return checkpoint.load(path)
+
+
+def _probabilities(
+    model_path: Path, data_path: Path, device_spec: str, batch_size: int
+) -> tuple[Checkpoint, dataset.Dataset, np.ndarray]:
+    """Load both files, check they fit, and run the model: (checkpoint, dataset, proba (N, K))."""
+    if batch_size < 1:
+        raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
+    ds = dataset.load(data_path)
+    ckpt = _load_checkpoint(model_path)
+    from sinecli import device
+    from sinecli.inference import check_compatible, predict_proba
+
+    check_compatible(ckpt, ds, data_path)
+    dev = device.resolve(device_spec)
+    proba = predict_proba(ckpt.model(dev), ds.X, dev, batch_size)
+    return ckpt, ds, proba
+
+
+def run_waves(data: Path, out: Output, *, examples: int = 1, layout: str = "overlay") -> dict:
+    """Plot `examples` sequences of each class of a dataset."""
+    fmt = out.check()
+    if examples < 1:
+        raise SinecliError(f"--examples must be >= 1, got {examples}")
+    ds = dataset.load(data)
+    assert ds.y is not None  # load() requires labels by default
+    title = out.title or (f"{data.name}: {examples} example{'s' if examples > 1 else ''} "
+                          "per class")
+    fig = plots.waves_figure(ds.X, ds.y, ds.t, ds.class_names, examples=examples,
+                             layout=layout, title=title, **out.size)
+    return _write("waves", fig, out, fmt, data=str(data), examples=examples, layout=layout)
+
+
+def _history(ckpt: Checkpoint) -> dict[str, list]:
+    """The checkpoint's history as plain lists, checked: a clear error instead of a bad plot."""
+    h = ckpt.history
+    where = f"checkpoint {ckpt.path}"
+    epochs, train = h.get("epoch"), h.get("train_loss")
+    if not isinstance(epochs, list) or not isinstance(train, list) or not epochs:
+        raise SinecliError(f"{where}: its history holds no epochs; nothing to plot")
+    val = h.get("val_loss") or [None] * len(epochs)
+    steps, step_loss = h.get("step") or [], h.get("step_loss") or []
+    if len(train) != len(epochs) or not isinstance(val, list) or len(val) != len(epochs):
+        raise SinecliError(f"{where}: history lists epoch, train_loss and val_loss differ in "
+                           "length")
+    if not isinstance(steps, list) or not isinstance(step_loss, list) \
+            or len(steps) != len(step_loss):
+        raise SinecliError(f"{where}: history lists step and step_loss differ in length")
+
+    def finite(values: list, allow_none: bool = False) -> bool:
+        return all((v is None and allow_none) or (isinstance(v, int | float) and math.isfinite(v))
+                   for v in values)
+
+    if not (finite(epochs) and finite(train) and finite(val, allow_none=True)
+            and finite(steps) and finite(step_loss)):
+        raise SinecliError(f"{where}: history holds missing, NaN or infinite losses")
+    return {"epoch": epochs, "train_loss": train, "val_loss": val, "step": steps,
+            "step_loss": step_loss}
+
+
+def run_loss(model: Path, out: Output, *, yscale: str = "auto") -> dict:
+    """Plot the loss curves recorded in a checkpoint's history."""
+    fmt = out.check()
+    if yscale not in plots.YSCALES:
+        raise SinecliError(f"--yscale must be one of {', '.join(plots.YSCALES)}, got {yscale!r}")
+    ckpt = _load_checkpoint(model)
+    history = _history(ckpt)
+    best = ckpt.payload.get("best_epoch")
+    best = best if isinstance(best, int) else None
+    fig = plots.loss_figure(history, best, yscale=yscale, title=out.title or model.name,
+                            **out.size)
+    return _write("loss", fig, out, fmt, model=str(model), epochs=len(history["epoch"]),
+                  best_epoch=best, iterations=bool(history["step"]))
+
+
+def run_confusion(
+    model: Path, data: Path, out: Output, *, device_spec: str = "auto", batch_size: int = 8192
+) -> dict:
+    """Plot the confusion matrix of a checkpoint on a labelled dataset."""
+    fmt = out.check()
+    ckpt, ds, proba = _probabilities(model, data, device_spec, batch_size)
+    assert ds.y is not None
+    pred = proba.argmax(axis=1)
+    title = out.title or f"{model.name} on {data.name}"
+    fig = plots.confusion_figure(ds.y, pred, ckpt.class_names, title=title, **out.size)
+    accuracy = float(np.mean(pred == ds.y))
+    return _write("confusion", fig, out, fmt, model=str(model), data=str(data),
+                  accuracy=accuracy)
+
+
+def run_calibration(
+    model: Path,
+    data: Path,
+    out: Output,
+    *,
+    mode: str = "per-class",
+    n_bins: int = 10,
+    device_spec: str = "auto",
+    batch_size: int = 8192,
+) -> dict:
+    """Plot reliability diagrams (per class or top label) of a checkpoint on a dataset."""
+    fmt = out.check()
+    if mode not in plots.MODES:
+        raise SinecliError(f"--mode must be one of {', '.join(plots.MODES)}, got {mode!r}")
+    if n_bins < 1:
+        raise SinecliError(f"--bins must be >= 1, got {n_bins}")
+    ckpt, ds, proba = _probabilities(model, data, device_spec, batch_size)
+    assert ds.y is not None
+    title = out.title or f"{model.name} on {data.name}"
+    curves = plots.calibration_curves(ds.y, proba, ckpt.class_names, mode, n_bins)
+    fig = plots.reliability_figure(curves, mode=mode, title=title, **out.size)
+    scores = {c.name: {"brier": c.brier, "ece": c.bins.ece} for c in curves}
+    return _write("calibration", fig, out, fmt, model=str(model), data=str(data), mode=mode,
+                  bins=n_bins, scores=scores)

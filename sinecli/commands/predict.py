@@ -1,0 +1,159 @@
+"""`sinecli predict`: one row per sequence with the predicted class and every class probability.
+
+Columns, in order: `index` (row of the dataset, from 0), `predicted` (label k), `predicted_class`
+(its name), `true_label` (only when the dataset has labels), then `p_<class name>` per class.
+`--format csv` writes a header row; `--format json` writes JSON lines, one object per row with
+the same keys. Rows are formatted a chunk at a time (one `%` per row over Python floats), so a
+million rows take about a second, and written as they are made: to stdout or through a
+temporary file that is renamed onto the target only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sinecli import dataset
+from sinecli.atomic import STDOUT, atomic_path, check_writable
+from sinecli.errors import SinecliError
+
+FORMATS = ("csv", "json")
+#: Rows formatted per chunk: bounds the text held in memory at once (a few MB).
+CHUNK_ROWS = 1 << 15
+#: Probabilities keep 9 significant digits: rows still sum to 1 within 1e-8.
+_PROBA = "%.9g"
+
+
+def resolve_format(fmt: str | None, output: str | Path) -> str:
+    """`--format`, or when omitted: json for a .json/.jsonl/.ndjson output, else csv."""
+    if fmt is None:
+        suffix = Path(str(output)).suffix.lower()
+        return "json" if suffix in (".json", ".jsonl", ".ndjson") else "csv"
+    value = fmt.strip().lower()
+    if value == "jsonl":
+        value = "json"
+    if value not in FORMATS:
+        raise SinecliError(f"--format: expected csv or json, got {fmt!r}")
+    return value
+
+
+def columns(class_names: list[str], labelled: bool) -> list[str]:
+    """The column names (CSV header; JSON keys), in order."""
+    return ["index", "predicted", "predicted_class", *(["true_label"] if labelled else []),
+            *(f"p_{name}" for name in class_names)]
+
+
+def _csv_field(text: str) -> str:
+    """`text` quoted as the csv module would quote it (only when it needs quoting)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([text])
+    return buf.getvalue()
+
+
+def iter_text(
+    proba: np.ndarray, class_names: list[str], y: np.ndarray | None, fmt: str
+) -> Iterator[str]:
+    """The output as text chunks: the header (CSV only), then CHUNK_ROWS rows at a time."""
+    k = len(class_names)
+    cols = columns(class_names, y is not None)
+    if fmt == "csv":
+        yield ",".join(_csv_field(c) for c in cols) + "\n"
+        names = [_csv_field(n) for n in class_names]
+        # only %-directives in the row format: names are arguments, never part of it
+        row = ",".join(["%d", "%d", "%s", *(["%d"] if y is not None else []), *[_PROBA] * k])
+    else:
+        names = [json.dumps(n) for n in class_names]
+        keys = [json.dumps(c).replace("%", "%%") for c in cols]
+        values = ["%d", "%d", "%s", *(["%d"] if y is not None else []), *[_PROBA] * k]
+        row = "{" + ", ".join(f"{key}: {v}" for key, v in zip(keys, values, strict=True)) + "}"
+    row += "\n"
+    name_arr = np.asarray(names, dtype=object)
+    for lo in range(0, len(proba), CHUNK_ROWS):
+        p = proba[lo : lo + CHUNK_ROWS]  # (C, K)
+        pred = p.argmax(axis=1)  # (C,)
+        fields: list[Any] = [range(lo, lo + len(p)), pred.tolist(), name_arr[pred].tolist()]
+        if y is not None:
+            fields.append(y[lo : lo + len(p)].tolist())
+        fields.extend(np.ascontiguousarray(p.T).tolist())  # K lists of Python floats
+        yield "".join([row % r for r in zip(*fields, strict=True)])
+
+
+def _write_stdout(chunks: Iterator[str]) -> None:
+    try:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader stopped early (`| head`): stop quietly, as Unix tools do
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+
+def write(
+    target: str | Path, proba: np.ndarray, class_names: list[str], y: np.ndarray | None, fmt: str
+) -> None:
+    """Write the predictions to `target` (atomically), or to stdout when it is `-`."""
+    chunks = iter_text(proba, class_names, y, fmt)
+    if str(target) == STDOUT:
+        _write_stdout(chunks)
+        return
+    with atomic_path(target, "output") as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+
+
+def run(
+    model_path: Path,
+    data: Path,
+    *,
+    output: str | Path = STDOUT,
+    fmt: str | None = None,
+    batch_size: int | None = None,
+    device_spec: str = "auto",
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Predict every sequence of `data` (labels optional) and write the rows; return a summary."""
+    fmt = resolve_format(fmt, output)
+    if batch_size is not None and batch_size < 1:
+        raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
+    if str(output) != STDOUT:
+        check_writable(output, "output")
+    ds = dataset.load(data, require_labels=False)
+
+    # torch is imported only now: usage errors above are reported without paying for it.
+    from sinecli import checkpoint, device, inference
+
+    dev = device.resolve(device_spec)
+    ckpt = checkpoint.load(model_path)
+    inference.check_compatible(ckpt, ds, data)
+    model = ckpt.model(dev)
+    t0 = time.perf_counter()
+    proba = inference.predict_proba(model, ds.X, dev, batch_size or inference.DEFAULT_BATCH)
+    seconds = time.perf_counter() - t0
+    write(output, proba, ckpt.class_names, ds.y, fmt)
+    summary: dict[str, Any] = {
+        "output": str(output),
+        "format": fmt,
+        "rows": ds.n,
+        "device": str(dev),
+        "seconds": round(seconds, 3),
+        "accuracy": None if ds.y is None else float((proba.argmax(axis=1) == ds.y).mean()),
+    }
+    if not quiet:
+        where = "stdout" if str(output) == STDOUT else str(output)
+        acc = "" if ds.y is None else f", accuracy {summary['accuracy']:.4f}"
+        print(f"predicted {ds.n} sequences on {dev} in {seconds:.2f}s; wrote {fmt} to "
+              f"{where}{acc}", file=sys.stderr)
+    return summary

@@ -1,0 +1,179 @@
+"""Classification metrics of predicted probabilities, and the `--fail-under` gates on them.
+
+`compute(y_true, proba, class_names)` is one pure function; every metric scikit-learn has is
+computed by scikit-learn, with the notebook's conventions (per-class Brier one-vs-rest, ranking
+metrics on one-hot truth). Only the expected calibration error is written here. The keys of the
+returned dict are stable (scripts and CI read them):
+
+==================  ===========================================================================
+key                 meaning
+==================  ===========================================================================
+n                   number of sequences evaluated
+class_names         the K class names, in label order (label k is ``class_names[k]``)
+accuracy            share of sequences whose most probable class is the true one (higher=better)
+f1_macro            F1 averaged over classes with equal weight (over the classes present in the
+                    truth or the predictions; a class never predicted scores 0)
+log_loss            mean negative log-likelihood of the true class (``labels=range(K)``)
+brier               dict class name -> one-vs-rest Brier score
+                    ``brier_score_loss(y == k, proba[:, k])``, as the notebook reports it
+brier_max           the largest per-class Brier score (the worst class)
+coverage_error      mean rank of the true class among the probabilities; 1 is best
+lrap                label ranking average precision; 1 is best
+ranking_loss        label ranking loss; 0 is best
+ece                 expected calibration error: top-label confidence vs accuracy in 15
+                    equal-width confidence bins, weighted by bin size; 0 is best
+confusion_matrix    K x K list of lists, rows = true class, columns = predicted class
+==================  ===========================================================================
+
+All scores are plain floats (JSON-ready). Gates: `accuracy`, `f1_macro` (alias `f1`) and `lrap`
+are scores and fail when *below* the threshold; `log_loss`, `brier_max`, `coverage_error`,
+`ranking_loss` and `ece` are losses and fail when *above* it.
+
+scikit-learn is imported inside `compute`, so that gates can be parsed and checked (and the
+CLI can report a bad `--fail-under`) without paying for the import.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sinecli.errors import SinecliError
+
+#: Number of equal-width confidence bins of the expected calibration error.
+ECE_BINS = 15
+
+#: Metrics that are better when higher: a gate fails when the value is below the threshold.
+SCORES = ("accuracy", "f1_macro", "lrap")
+#: Metrics that are better when lower: a gate fails when the value is above the threshold.
+LOSSES = ("log_loss", "brier_max", "coverage_error", "ranking_loss", "ece")
+ALIASES = {"f1": "f1_macro"}
+
+
+def calibration_bins(
+    y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-label reliability bins: (count, mean confidence, accuracy), each of shape (n_bins,).
+
+    Bin b holds the sequences whose top probability lies in (b / n_bins, (b + 1) / n_bins]
+    (confidence 0 falls in bin 0). Empty bins have count 0 and confidence/accuracy NaN.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    pred = proba.argmax(axis=1)  # (N,)
+    conf = proba[np.arange(len(proba)), pred]  # (N,)
+    correct = (pred == np.asarray(y_true)).astype(np.float64)  # (N,)
+    inner = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]  # the n_bins - 1 inner edges
+    # side="left": a confidence exactly on an edge belongs to the bin below it, (lo, hi]
+    index = np.searchsorted(inner, conf, side="left")  # (N,) in [0, n_bins)
+    count = np.bincount(index, minlength=n_bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(index, weights=conf, minlength=n_bins) / count
+        accuracy = np.bincount(index, weights=correct, minlength=n_bins) / count
+    return count.astype(np.int64), mean_conf, accuracy
+
+
+def expected_calibration_error(
+    y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
+) -> float:
+    """ECE = sum over bins of (bin size / N) * |accuracy(bin) - mean confidence(bin)|."""
+    count, conf, acc = calibration_bins(y_true, proba, n_bins)
+    filled = count > 0
+    return float(np.sum(count[filled] / count.sum() * np.abs(acc[filled] - conf[filled])))
+
+
+def compute(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    """Every metric of `sinecli evaluate` for labels (N,) and probabilities (N, K).
+
+    Raises SinecliError when the shapes disagree or labels fall outside [0, K).
+    """
+    from sklearn import metrics as skm
+
+    y = np.asarray(y_true)
+    p = np.asarray(proba, dtype=np.float64)
+    k = len(class_names)
+    if p.ndim != 2 or p.shape[1] != k or y.shape != (p.shape[0],) or len(y) == 0:
+        raise SinecliError(f"metrics: need labels (N,) and probabilities (N, {k}) with N >= 1, "
+                           f"got {y.shape} and {p.shape}")
+    if y.min() < 0 or y.max() >= k:
+        raise SinecliError(f"metrics: labels must lie in [0, {k})")
+    labels = list(range(k))
+    pred = p.argmax(axis=1)  # (N,)
+    onehot = np.eye(k, dtype=np.int64)[y]  # (N, K), the notebook's y_true
+    brier = {
+        name: float(skm.brier_score_loss(y == i, p[:, i])) for i, name in enumerate(class_names)
+    }
+    return {
+        "n": int(len(y)),
+        "class_names": list(class_names),
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "f1_macro": float(skm.f1_score(y, pred, average="macro", zero_division=0)),
+        "log_loss": float(skm.log_loss(y, p, labels=labels)),
+        "brier": brier,
+        "brier_max": max(brier.values()),
+        "coverage_error": float(skm.coverage_error(onehot, p)),
+        "lrap": float(skm.label_ranking_average_precision_score(onehot, p)),
+        "ranking_loss": float(skm.label_ranking_loss(onehot, p)),
+        "ece": expected_calibration_error(y, p),
+        "confusion_matrix": skm.confusion_matrix(y, pred, labels=labels).tolist(),
+    }
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One `--fail-under NAME=VALUE`: `name` is canonical, `text` what the user wrote."""
+
+    name: str
+    threshold: float
+    text: str
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.name in SCORES
+
+    def passes(self, value: float) -> bool:
+        if self.higher_is_better:
+            return value >= self.threshold
+        return value <= self.threshold
+
+    def describe(self, value: float) -> str:
+        """e.g. 'accuracy = 0.9633 < 0.99 (--fail-under accuracy=0.99)'."""
+        ok = self.passes(value)
+        op = (">=" if ok else "<") if self.higher_is_better else ("<=" if ok else ">")
+        return f"{self.name} = {value:.6g} {op} {self.threshold:g} (--fail-under {self.text})"
+
+
+def parse_gate(text: str) -> Gate:
+    """'accuracy=0.99' -> Gate; a malformed gate or an unknown metric is a SinecliError."""
+    name, sep, value = text.partition("=")
+    name = name.strip().lower().replace("-", "_")
+    if not sep or not name or not value.strip():
+        raise SinecliError(f"--fail-under {text!r}: expected NAME=VALUE, e.g. accuracy=0.99")
+    name = ALIASES.get(name, name)
+    if name not in SCORES + LOSSES:
+        raise SinecliError(f"--fail-under {text!r}: unknown metric {name!r}; choose from "
+                           f"{', '.join(SCORES + LOSSES)} (f1 = f1_macro)")
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise SinecliError(f"--fail-under {text!r}: {value.strip()!r} is not a number") from None
+    if not math.isfinite(threshold):
+        raise SinecliError(f"--fail-under {text!r}: the threshold must be a finite number")
+    return Gate(name=name, threshold=threshold, text=text)
+
+
+def check_gates(gates: list[Gate], values: dict[str, Any]) -> list[dict[str, Any]]:
+    """One JSON-ready record per gate: name, threshold, value, direction and `passed`."""
+    return [
+        {
+            "name": g.name,
+            "threshold": g.threshold,
+            "value": values[g.name],
+            "fail_when": "below" if g.higher_is_better else "above",
+            "passed": g.passes(values[g.name]),
+            "message": g.describe(values[g.name]),
+        }
+        for g in gates
+    ]

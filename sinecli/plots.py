@@ -1,0 +1,506 @@
+"""Figures: pure functions from arrays to a matplotlib `Figure`, and an atomic `save`.
+
+Figures are built with the object-oriented API (`matplotlib.figure.Figure`), never pyplot: there
+is no global figure registry and no GUI backend, so plotting never needs a display and
+`MPLBACKEND` / `DISPLAY` do not matter. matplotlib is imported inside the functions, so that
+importing this module (and every other command) stays cheap.
+
+Each `*_figure` function takes plain arrays and returns the figure; loading files, checking them
+against each other and running the model is `sinecli.commands.plot`'s job. `width` / `height`
+are in inches; `None` picks a size that suits the content.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sinecli.atomic import STDOUT, atomic_path, write_bytes
+from sinecli.errors import SinecliError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: Output suffix -> matplotlib format name.
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+DEFAULT_DPI = 100.0
+MAX_PIXELS = 20_000  # per side; Agg's hard limit is 2**16, memory runs out well before
+LAYOUTS = ("overlay", "grid")
+MODES = ("per-class", "top-label")
+YSCALES = ("auto", "linear", "log")
+# Dates make SVG/PDF bytes differ run to run; Make and CI want the same input -> same file.
+_METADATA: dict[str, dict[str, Any]] = {
+    "png": {},
+    "svg": {"Date": None},
+    "pdf": {"CreationDate": None},
+}
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def image_format(path: str | Path, fmt: str | None = None) -> str:
+    """The format to write: `fmt` when given, else the suffix of `path` (.png, .svg, .pdf).
+
+    `-` (stdout) needs `fmt`; a file's suffix must be a known one and agree with `fmt`.
+    """
+    names = ", ".join(FORMATS)
+    if fmt is not None:
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in FORMATS.values():
+            raise SinecliError(f"--format: expected png, svg or pdf, got {fmt!r}")
+    if str(path) == STDOUT:
+        if fmt is None:
+            raise SinecliError("--output -: writing to stdout needs --format png, svg or pdf")
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        shown = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise SinecliError(f"--output {path}: {shown}; the suffix picks the format: {names}")
+    if fmt is not None and FORMATS[suffix] != fmt:
+        raise SinecliError(f"--output {path}: the suffix says {FORMATS[suffix]} but --format "
+                           f"says {fmt}")
+    return FORMATS[suffix]
+
+
+def check_size(width: float | None, height: float | None, dpi: float) -> None:
+    """Reject sizes that matplotlib cannot draw, before any file is read."""
+    if not (math.isfinite(dpi) and dpi > 0):
+        raise SinecliError(f"--dpi must be a positive number, got {dpi}")
+    for name, value in (("--width", width), ("--height", height)):
+        if value is None:
+            continue
+        if not (math.isfinite(value) and value > 0):
+            raise SinecliError(f"{name} must be a positive number of inches, got {value}")
+        if value * dpi > MAX_PIXELS:
+            raise SinecliError(f"{name} {value} at --dpi {dpi} is {value * dpi:.0f} pixels; "
+                               f"the limit is {MAX_PIXELS}")
+
+
+def save(fig: Figure, path: str | Path, dpi: float | None = None, fmt: str | None = None) -> None:
+    """Write `fig` atomically to `path` (or to stdout for `-`); the format comes from the suffix.
+
+    The bytes depend only on the figure: SVG ids are salted with a constant and the dates that
+    SVG and PDF would record are left out.
+    """
+    import matplotlib
+
+    fmt = image_format(path, fmt)
+    kwargs: dict[str, Any] = {"format": fmt, "dpi": dpi or "figure", "metadata": _METADATA[fmt]}
+    with matplotlib.rc_context({"svg.hashsalt": "sinecli", "svg.fonttype": "path"}):
+        if str(path) == STDOUT:
+            buffer = io.BytesIO()
+            fig.savefig(buffer, **kwargs)
+            write_bytes(STDOUT, buffer.getvalue())
+            return
+        # The temporary file ends in .tmp, so the format must be passed explicitly.
+        with atomic_path(path, "plot") as tmp:
+            fig.savefig(tmp, **kwargs)
+
+
+def _new_figure(width: float, height: float, dpi: float | None) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=dpi or DEFAULT_DPI, layout="constrained")
+
+
+def class_colors(k: int) -> list[Any]:
+    """One colour per class: tab10 up to 10 classes, evenly spaced on a wide colormap beyond."""
+    from matplotlib import colormaps
+
+    if k <= 10:
+        return list(colormaps["tab10"].colors[:k])
+    cmap = colormaps["turbo"]
+    return [cmap(x) for x in np.linspace(0.05, 0.95, k)]
+
+
+def _grid_shape(k: int, max_rows: int) -> tuple[int, int]:
+    ncols = max(1, math.ceil(k / max_rows))
+    return math.ceil(k / ncols), ncols
+
+
+# --- waves -----------------------------------------------------------------------------------
+
+
+def waves_figure(
+    X: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    examples: int = 1,
+    layout: str = "overlay",
+    title: str | None = None,
+    width: float | None = None,
+    height: float | None = None,
+    dpi: float | None = None,
+) -> Figure:
+    """The first `examples` sequences of each class against `t`, one colour per class.
+
+    `layout="overlay"` draws every class on one axis with a legend; `"grid"` gives each class
+    its own panel (shared axes, so amplitudes compare at a glance).
+    """
+    if examples < 1:
+        raise SinecliError(f"--examples must be >= 1, got {examples}")
+    if layout not in LAYOUTS:
+        raise SinecliError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    X, y, t = np.asarray(X), np.asarray(y), np.asarray(t)
+    k = len(class_names)
+    colors = class_colors(k)
+    picks = [np.flatnonzero(y == c)[:examples] for c in range(k)]
+    alpha = 0.9 if examples == 1 else max(0.25, 0.8 / math.sqrt(examples))
+    if title is None:
+        title = f"{examples} example{'s' if examples > 1 else ''} per class"
+
+    if layout == "overlay":
+        fig = _new_figure(width or 10.0, height or 5.0, dpi)
+        ax = fig.add_subplot()
+        for c, rows in enumerate(picks):
+            for j, row in enumerate(rows):
+                ax.plot(t, X[row], color=colors[c], lw=1.4, alpha=alpha,
+                        label=class_names[c] if j == 0 else None)
+            if len(rows) == 0:  # keep the class in the legend, say it has no samples
+                ax.plot([], [], color=colors[c], label=f"{class_names[c]} (no samples)")
+        ax.set_xlabel("t (time)")
+        ax.set_ylabel("y(t)")
+        ax.set_xlim(float(t[0]), float(t[-1]))
+        ax.grid(alpha=0.3)
+        ax.legend(title="class", loc="upper right", ncols=1 if k <= 6 else 2, fontsize="small",
+                  framealpha=0.85)
+        ax.set_title(title)
+        return fig
+
+    nrows, ncols = _grid_shape(k, max_rows=4)
+    fig = _new_figure(width or 10.0, height or max(5.0, 1.5 * nrows + 0.8), dpi)
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    for c in range(nrows * ncols):
+        ax = axes.flat[c]
+        if c >= k:
+            ax.set_visible(False)
+            continue
+        for j, row in enumerate(picks[c]):
+            ax.plot(t, X[row], color=colors[c], lw=1.4, alpha=alpha,
+                    label=class_names[c] if j == 0 else None)
+        if len(picks[c]) == 0:
+            ax.plot([], [], color=colors[c], label=class_names[c])
+            ax.text(0.5, 0.5, "no samples", transform=ax.transAxes, ha="center", va="center",
+                    color="0.4")
+        ax.legend(loc="upper right", fontsize="small", handlelength=1.2, framealpha=0.85)
+        ax.grid(alpha=0.3)
+        ax.set_xlim(float(t[0]), float(t[-1]))
+    fig.supxlabel("t (time)")
+    fig.supylabel("y(t)")
+    fig.suptitle(title)
+    return fig
+
+
+# --- loss ------------------------------------------------------------------------------------
+
+
+def _use_log(values: Sequence[float], yscale: str) -> bool:
+    if yscale not in YSCALES:
+        raise SinecliError(f"--yscale must be one of {', '.join(YSCALES)}, got {yscale!r}")
+    if yscale != "auto":
+        return yscale == "log"
+    positive = [v for v in values if v > 0]
+    return bool(positive) and len(positive) == len(values) and max(positive) / min(positive) > 50
+
+
+def loss_figure(
+    history: Mapping[str, Sequence[Any]],
+    best_epoch: int | None = None,
+    *,
+    yscale: str = "auto",
+    title: str | None = None,
+    width: float | None = None,
+    height: float | None = None,
+    dpi: float | None = None,
+) -> Figure:
+    """Train and validation loss per epoch, the best epoch marked.
+
+    `history` holds lists `epoch`, `train_loss`, `val_loss` (entries may be None: no
+    validation split) and optionally `step`, `step_loss`: the mean loss of each window of
+    iterations (the notebook's curve), drawn in its own panel against the iteration.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [int(e) for e in history["epoch"]]
+    train = [float(v) for v in history["train_loss"]]
+    val_raw = list(history.get("val_loss") or [None] * len(epochs))
+    steps = [int(s) for s in history.get("step") or []]
+    step_loss = [float(v) for v in history.get("step_loss") or []]
+    if not epochs or len(train) != len(epochs) or len(val_raw) != len(epochs):
+        raise SinecliError("history needs equally long, non-empty epoch and loss lists")
+    if len(steps) != len(step_loss):
+        raise SinecliError("history step and step_loss differ in length")
+    has_val = any(v is not None for v in val_raw)
+    val = [math.nan if v is None else float(v) for v in val_raw]
+    if best_epoch is None or best_epoch not in epochs:
+        best_epoch = epochs[int(np.nanargmin(val))] if has_val else epochs[-1]
+    log = _use_log(train + [v for v in val if not math.isnan(v)] + step_loss, yscale)
+
+    fig = _new_figure(width or 10.0, height or (7.0 if steps else 5.0), dpi)
+    if steps:
+        ax_step, ax = fig.subplots(2, 1)
+        window = steps[0] if steps[0] > 0 else None
+        ax_step.plot(steps, step_loss, color="0.15", ls="--", lw=1.0,
+                     label="train loss" + (f", mean of each {window} iterations" if window
+                                           else ""))
+        ax_step.set_xlabel("iteration")
+        ax_step.set_ylabel("loss")
+        ax_step.set_title("Loss over iterations")
+        ax_step.set_xlim(0, steps[-1])
+        ax_step.legend(loc="upper right", fontsize="small")
+        ax_step.grid(alpha=0.3)
+        if log:
+            ax_step.set_yscale("log")
+    else:
+        ax = fig.add_subplot()
+
+    many = len(epochs) > 40
+    marker = {} if many else {"marker": "o", "ms": 4}
+    ax.plot(epochs, train, color="tab:blue", lw=1.6, label="train", **marker)
+    if has_val:
+        ax.plot(epochs, val, color="tab:orange", lw=1.6, label="validation", **marker)
+        i = epochs.index(best_epoch)
+        ax.axvline(best_epoch, color="tab:green", ls=":", lw=1.4)
+        ax.plot([best_epoch], [val[i]], marker="*", ms=14, color="tab:green", ls="none",
+                label=f"best epoch {best_epoch} (val loss {val[i]:.3g})")
+    else:
+        ax.axvline(best_epoch, color="tab:green", ls=":", lw=1.4,
+                   label=f"kept epoch {best_epoch} (no validation split)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(epochs) == 1:
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    ax.set_title("Loss per epoch" + ("" if has_val else " (training set only)"))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --- confusion -------------------------------------------------------------------------------
+
+
+def confusion_figure(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    title: str | None = None,
+    width: float | None = None,
+    height: float | None = None,
+    dpi: float | None = None,
+) -> Figure:
+    """Two panels: the counts, and the rates normalised by row (recall per true class)."""
+    from sklearn.metrics import confusion_matrix
+
+    k = len(class_names)
+    counts = confusion_matrix(y_true, y_pred, labels=np.arange(k))  # (K, K), rows = true
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.full(counts.shape, np.nan), where=totals > 0)
+    accuracy = float(np.trace(counts) / max(counts.sum(), 1))
+
+    side = max(4.5, 0.5 * k + 3.0)
+    fig = _new_figure(width or 2 * side + 0.5, height or side, dpi)
+    axes = fig.subplots(1, 2)
+    annotate = k <= 20
+    fontsize = 10 if k <= 6 else (8 if k <= 12 else 6)
+    rotate = max(len(n) for n in class_names) * k > 30
+    panels = (
+        (axes[0], counts.astype(float), "counts", "{:.0f}", 0.0, max(1.0, float(counts.max()))),
+        (axes[1], rates, "rate per true class (row-normalised)", "{:.2f}", 0.0, 1.0),
+    )
+    from matplotlib import colormaps
+
+    cmap = colormaps["Blues"].with_extremes(bad="0.9")
+    for ax, values, name, fmt, vmin, vmax in panels:
+        ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_title(name)
+        ax.set_xticks(range(k), class_names, rotation=30 if rotate else 0,
+                      ha="right" if rotate else "center",
+                      rotation_mode="anchor" if rotate else "default")
+        ax.set_yticks(range(k), class_names)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        if not annotate:
+            continue
+        for i in range(k):
+            for j in range(k):
+                v = values[i, j]
+                text = "n/a" if math.isnan(v) else fmt.format(v)
+                dark = not math.isnan(v) and (v - vmin) / (vmax - vmin) > 0.55
+                ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
+                        color="white" if dark else "black")
+    n = int(counts.sum())
+    fig.suptitle((title + "\n" if title else "") + f"accuracy {accuracy:.3f} on {n} sequences")
+    return fig
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Equal-width confidence bins on [0, 1]; empty bins hold NaN means."""
+
+    edges: np.ndarray  # (B + 1,)
+    confidence: np.ndarray  # (B,) mean predicted probability per bin
+    accuracy: np.ndarray  # (B,) observed frequency of the outcome per bin
+    counts: np.ndarray  # (B,) int
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error: sum over bins of (count / N) * |accuracy - confidence|."""
+        n = int(self.counts.sum())
+        full = self.counts > 0
+        if n == 0:
+            return math.nan
+        gaps = np.abs(self.accuracy[full] - self.confidence[full])
+        return float(np.sum(self.counts[full] * gaps) / n)
+
+
+def reliability_bins(confidence: Any, outcome: Any, n_bins: int = 10) -> ReliabilityBins:
+    """Bin `confidence` (probabilities in [0, 1]) and average it and `outcome` (0/1) per bin.
+
+    Bins follow sklearn's `calibration_curve`: (lo, hi], the first one closed at 0.
+    """
+    conf = np.asarray(confidence, dtype=np.float64).ravel()
+    out = np.asarray(outcome, dtype=np.float64).ravel()
+    if n_bins < 1:
+        raise SinecliError(f"--bins must be >= 1, got {n_bins}")
+    if conf.shape != out.shape:
+        raise SinecliError(f"confidence and outcome differ in length: {conf.size} vs {out.size}")
+    if conf.size and (not np.isfinite(conf).all() or conf.min() < 0 or conf.max() > 1):
+        raise SinecliError("confidences must be probabilities in [0, 1]")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.searchsorted(edges[1:-1], conf)  # (N,) bin of each sample
+    counts = np.bincount(idx, minlength=n_bins)
+    sum_conf = np.bincount(idx, weights=conf, minlength=n_bins)
+    sum_out = np.bincount(idx, weights=out, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.where(counts > 0, sum_conf / counts, np.nan)
+        accuracy = np.where(counts > 0, sum_out / counts, np.nan)
+    return ReliabilityBins(edges=edges, confidence=mean_conf, accuracy=accuracy, counts=counts)
+
+
+@dataclass(frozen=True)
+class CalibrationCurve:
+    name: str  # legend label: the class, or "top label"
+    bins: ReliabilityBins
+    brier: float
+
+
+def calibration_curves(
+    y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str], mode: str, n_bins: int
+) -> list[CalibrationCurve]:
+    """One curve per class (one-vs-rest: P(class k) against y == k), or one for the top label
+    (max probability against whether the argmax is right)."""
+    from sklearn.metrics import brier_score_loss
+
+    if mode not in MODES:
+        raise SinecliError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=np.float64)
+    if mode == "top-label":
+        conf = proba.max(axis=1)
+        correct = (proba.argmax(axis=1) == y_true).astype(int)
+        return [CalibrationCurve("top label", reliability_bins(conf, correct, n_bins),
+                                 float(brier_score_loss(correct, conf, pos_label=1)))]
+    curves = []
+    for c, name in enumerate(class_names):
+        hit = (y_true == c).astype(int)
+        curves.append(CalibrationCurve(name, reliability_bins(proba[:, c], hit, n_bins),
+                                       float(brier_score_loss(hit, proba[:, c], pos_label=1))))
+    return curves
+
+
+def _reliability_panel(ax: Axes, ax_counts: Axes, curve: CalibrationCurve, color: Any,
+                       mode: str) -> None:
+    bins = curve.bins
+    full = bins.counts > 0
+    width = np.diff(bins.edges)
+    centres = bins.edges[:-1] + width / 2
+    ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfectly calibrated")
+    ax.bar(centres[full], bins.accuracy[full], width=width[full], color=color, alpha=0.18,
+           edgecolor=color, lw=0.6)
+    ax.plot(bins.confidence[full], bins.accuracy[full], marker="o", ms=5, color=color, lw=1.6,
+            label=f"Brier {curve.brier:.3f}, ECE {bins.ece:.3f}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("auto")
+    ax.set_title(curve.name if mode == "per-class" else "top-label confidence")
+    ax.set_ylabel("observed frequency" if mode == "per-class" else "accuracy")
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.85)
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelbottom=False)
+
+    ax_counts.bar(centres, bins.counts, width=width * 0.9, color=color, alpha=0.7)
+    ax_counts.set_yscale("log")
+    top = max(1, int(bins.counts.max()))
+    ax_counts.set_ylim(0.7, top * 6)
+    for x, n in zip(centres[full], bins.counts[full], strict=True):
+        ax_counts.text(x, n * 1.15, str(int(n)), ha="center", va="bottom", fontsize=7)
+    ax_counts.set_xlim(0, 1)
+    ax_counts.set_xlabel("predicted probability" if mode == "per-class" else "confidence")
+    ax_counts.set_ylabel("count")
+    ax_counts.grid(alpha=0.3, axis="x")
+
+
+def calibration_figure(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    mode: str = "per-class",
+    n_bins: int = 10,
+    title: str | None = None,
+    width: float | None = None,
+    height: float | None = None,
+    dpi: float | None = None,
+) -> Figure:
+    """Reliability diagrams of probabilities `proba` (N, K) against labels `y_true` (N,)."""
+    curves = calibration_curves(y_true, proba, class_names, mode, n_bins)
+    return reliability_figure(curves, mode=mode, title=title, width=width, height=height,
+                              dpi=dpi)
+
+
+def reliability_figure(
+    curves: Sequence[CalibrationCurve],
+    *,
+    mode: str = "per-class",
+    title: str | None = None,
+    width: float | None = None,
+    height: float | None = None,
+    dpi: float | None = None,
+) -> Figure:
+    """One panel per curve: per bin, mean predicted probability against observed frequency,
+    the diagonal for reference and the bin counts below (log scale); the legend gives the
+    Brier score and ECE. Per-class curves get the class colours of `waves_figure`.
+    """
+    colors = class_colors(len(curves)) if mode == "per-class" else ["tab:blue"] * len(curves)
+    ncols = min(len(curves), 4)
+    nrows = math.ceil(len(curves) / ncols)
+    fig = _new_figure(width or max(6.0, 4.0 * ncols), height or 5.0 * nrows + 0.4, dpi)
+    grid = fig.add_gridspec(2 * nrows, ncols, height_ratios=[3, 1] * nrows)
+    for i, curve in enumerate(curves):
+        r, c = divmod(i, ncols)
+        ax = fig.add_subplot(grid[2 * r, c])
+        ax_counts = fig.add_subplot(grid[2 * r + 1, c], sharex=ax)
+        _reliability_panel(ax, ax_counts, curve, colors[i], mode)
+    heading = ("Reliability per class (one-vs-rest)" if mode == "per-class"
+               else "Reliability of the top label")
+    fig.suptitle(f"{title}: {heading}" if title else heading)
+    return fig
