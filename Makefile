@@ -22,6 +22,14 @@ demo: install
 	$(BIN)/sinecli generate -o $(DEMO)/train.npz --seed 1
 	$(BIN)/sinecli generate -o $(DEMO)/test.npz --seed 2
 	@echo "demo results in $(DEMO)/: train.npz (training set), test.npz (held-out set)"
+	$(BIN)/sinecli train $(DEMO)/train.npz -o $(DEMO)/model.pt
+	$(BIN)/sinecli evaluate $(DEMO)/model.pt $(DEMO)/test.npz --out $(DEMO)/metrics.json
+	$(BIN)/sinecli predict $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/predictions.csv
+	$(BIN)/sinecli plot waves $(DEMO)/train.npz -o $(DEMO)/waves.png --dpi 80
+	$(BIN)/sinecli plot loss $(DEMO)/model.pt -o $(DEMO)/loss.png --dpi 80
+	$(BIN)/sinecli plot confusion $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/confusion.png --dpi 80
+	$(BIN)/sinecli plot calibration $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/calibration.png --dpi 80
+	@echo "figures in $(DEMO)/: waves.png, loss.png, confusion.png, calibration.png (as in docs/)"
 
 test: install
 	$(BIN)/ruff check .

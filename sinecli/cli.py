@@ -174,6 +174,9 @@ def train(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Sequences per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    lr_schedule: Annotated[
+        str | None, typer.Option(help="cosine (decay to 0 over --epochs) or constant.")
+    ] = None,
     optimizer: Annotated[str | None, typer.Option(help="adam or sgd.")] = None,
     grad_clip: Annotated[
         float | None, typer.Option(help="Max gradient norm; 0 turns clipping off.")
@@ -209,7 +212,8 @@ def train(
 
     model_flags = dict(kind=model, hidden=hidden, layers=layers, bidirectional=bidirectional,
                        dropout=dropout)
-    train_flags = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+    train_flags = dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
+                       optimizer=optimizer,
                        grad_clip=grad_clip, val_fraction=val_fraction, patience=patience,
                        seed=seed, deterministic=deterministic, checkpoint_every=checkpoint_every,
                        precision=precision)
@@ -221,7 +225,10 @@ def train(
 
 BatchSizeOpt = Annotated[
     int | None,
-    typer.Option("--batch-size", help="Sequences per inference batch (default 8192)."),
+    typer.Option(
+        "--batch-size",
+        help="Sequences per inference batch (default: 8192 on CUDA, 256 per thread on CPU).",
+    ),
 ]
 
 
@@ -284,6 +291,175 @@ def predict(
 
     run(model, data, output=output, fmt=fmt, batch_size=batch_size, device_spec=device,
         quiet=quiet)
+
+
+# --- plot: a sub-app, so that `sinecli plot --help` lists the kinds with their own options. ---
+
+plot_app = typer.Typer(
+    name="plot",
+    help="Draw a figure: PNG, SVG or PDF by the output's suffix. Never needs a display.",
+    no_args_is_help=True,
+)
+app.add_typer(plot_app, name="plot")
+
+
+PlotOutputOpt = Annotated[
+    Path,
+    typer.Option(
+        "--output", "-o",
+        help="Image to write (atomically); its suffix .png, .svg or .pdf picks the format. "
+        "- writes to stdout (needs --format).",
+    ),
+]
+PlotFormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="png, svg or pdf; only needed with -o -."),
+]
+WidthOpt = Annotated[
+    float | None, typer.Option("--width", help="Figure width in inches (default: by kind).")
+]
+HeightOpt = Annotated[
+    float | None, typer.Option("--height", help="Figure height in inches (default: by kind).")
+]
+DpiOpt = Annotated[
+    float, typer.Option("--dpi", help="Pixels per inch (PNG size = inches x dpi).")
+]
+TitleOpt = Annotated[str | None, typer.Option("--title", help="Figure title (default: by kind).")]
+PlotBatchOpt = Annotated[
+    int | None,
+    typer.Option("--batch-size", help="Sequences per inference batch (default: by device)."),
+]
+
+
+def _plot_output(output: Path, fmt: str | None, width: float | None, height: float | None,
+                 dpi: float, title: str | None, json_out: bool) -> Any:
+    from sinecli.commands.plot import Output
+
+    if json_out and str(output) == "-":
+        raise SinecliError("--json: cannot share stdout with the image written by -o -")
+    return Output(path=output, fmt=fmt, width=width, height=height, dpi=dpi, title=title)
+
+
+def _plot_done(result: dict[str, Any], quiet: bool, json_out: bool) -> None:
+    if json_out:
+        _emit_json(result)
+    elif not quiet and result["output"] != "-":
+        w, h = result["pixels"]
+        _err(f"wrote {result['output']}: {result['plot']} plot, {result['format']}, "
+             f"{result['width']:g} x {result['height']:g} in at {result['dpi']:g} dpi"
+             + (f" ({w} x {h} px)" if result["format"] == "png" else ""))
+
+
+@plot_app.command("waves")
+def plot_waves(
+    data: DataArg,
+    output: PlotOutputOpt,
+    examples: Annotated[
+        int, typer.Option("--examples", "-n", help="Sequences drawn per class (the first N).")
+    ] = 1,
+    overlay: Annotated[
+        bool,
+        typer.Option("--overlay/--grid", help="All classes on one axis, or one panel per class."),
+    ] = True,
+    fmt: PlotFormatOpt = None,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
+    dpi: DpiOpt = 100.0,
+    title: TitleOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Example sequences of each class of a dataset, one colour per class."""
+    from sinecli.commands.plot import run_waves
+
+    out = _plot_output(output, fmt, width, height, dpi, title, json_out)
+    result = run_waves(data, out, examples=examples, layout="overlay" if overlay else "grid")
+    _plot_done(result, quiet, json_out)
+
+
+@plot_app.command("loss")
+def plot_loss(
+    model: CheckpointArg,
+    output: PlotOutputOpt,
+    yscale: Annotated[
+        str,
+        typer.Option("--yscale", help="auto, linear or log (auto: log when the loss spans "
+                     "more than 50x)."),
+    ] = "auto",
+    fmt: PlotFormatOpt = None,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
+    dpi: DpiOpt = 100.0,
+    title: TitleOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train and validation loss per epoch from a checkpoint, best epoch marked.
+
+    When training logged the loss per iteration window (configs/notebook.toml does), that
+    curve is drawn too, against the iteration, as in the notebook.
+    """
+    from sinecli.commands.plot import run_loss
+
+    out = _plot_output(output, fmt, width, height, dpi, title, json_out)
+    result = run_loss(model, out, yscale=yscale)
+    _plot_done(result, quiet, json_out)
+
+
+@plot_app.command("confusion")
+def plot_confusion(
+    model: CheckpointArg,
+    data: DataArg,
+    output: PlotOutputOpt,
+    fmt: PlotFormatOpt = None,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
+    dpi: DpiOpt = 100.0,
+    title: TitleOpt = None,
+    batch_size: PlotBatchOpt = None,
+    device: DeviceOpt = "auto",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Confusion matrix of a checkpoint on a labelled dataset: counts and row-normalised rates."""
+    from sinecli.commands.plot import run_confusion
+
+    out = _plot_output(output, fmt, width, height, dpi, title, json_out)
+    result = run_confusion(model, data, out, device_spec=device, batch_size=batch_size)
+    _plot_done(result, quiet, json_out)
+
+
+@plot_app.command("calibration")
+def plot_calibration(
+    model: CheckpointArg,
+    data: DataArg,
+    output: PlotOutputOpt,
+    mode: Annotated[
+        str,
+        typer.Option("--mode", help="per-class (one-vs-rest, a panel per class) or top-label."),
+    ] = "per-class",
+    bins: Annotated[int, typer.Option("--bins", help="Equal-width probability bins.")] = 10,
+    fmt: PlotFormatOpt = None,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
+    dpi: DpiOpt = 100.0,
+    title: TitleOpt = None,
+    batch_size: PlotBatchOpt = None,
+    device: DeviceOpt = "auto",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Reliability diagram of a checkpoint on a labelled dataset, with Brier score and ECE.
+
+    Per bin of predicted probability: the observed frequency against the mean probability,
+    the diagonal for reference, and the bin counts below.
+    """
+    from sinecli.commands.plot import run_calibration
+
+    out = _plot_output(output, fmt, width, height, dpi, title, json_out)
+    result = run_calibration(model, data, out, mode=mode, n_bins=bins,
+                             device_spec=device, batch_size=batch_size)
+    _plot_done(result, quiet, json_out)
 
 
 def main() -> None:

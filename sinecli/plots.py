@@ -105,10 +105,37 @@ def save(fig: Figure, path: str | Path, dpi: float | None = None, fmt: str | Non
             fig.savefig(tmp, **kwargs)
 
 
-def _new_figure(width: float, height: float, dpi: float | None) -> Figure:
+def _new_figure(
+    width: float | None, height: float | None, default: tuple[float, float], dpi: float | None
+) -> Figure:
+    """A figure of the asked size, or `default` (inches); text is scaled down by `_fit_text`."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=dpi or DEFAULT_DPI, layout="constrained")
+    size = (width or default[0], height or default[1])
+    return Figure(figsize=size, dpi=dpi or DEFAULT_DPI, layout="constrained")
+
+
+def _fit_text(fig: Figure, default: tuple[float, float]) -> Figure:
+    """Shrink every text (down to half size) when the figure is smaller than its default size,
+    so that a small `--width/--height` gives a small figure rather than overlapping labels."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.text import Text
+
+    width, height = fig.get_size_inches()
+    scale = max(0.5, min(1.0, width / default[0], height / default[1]))
+    if scale >= 1.0:
+        return fig
+    for text in fig.findobj(Text):
+        text.set_fontsize(text.get_fontsize() * scale)
+    # Tick labels are made again at draw time: set their size for good.
+    rc = matplotlib.rcParams
+    x_size = FontProperties(size=rc["xtick.labelsize"]).get_size_in_points() * scale
+    y_size = FontProperties(size=rc["ytick.labelsize"]).get_size_in_points() * scale
+    for ax in fig.axes:
+        ax.tick_params(axis="x", labelsize=x_size)
+        ax.tick_params(axis="y", labelsize=y_size)
+    return fig
 
 
 def class_colors(k: int) -> list[Any]:
@@ -116,7 +143,7 @@ def class_colors(k: int) -> list[Any]:
     from matplotlib import colormaps
 
     if k <= 10:
-        return list(colormaps["tab10"].colors[:k])
+        return [colormaps["tab10"](i) for i in range(k)]
     cmap = colormaps["turbo"]
     return [cmap(x) for x in np.linspace(0.05, 0.95, k)]
 
@@ -160,7 +187,8 @@ def waves_figure(
         title = f"{examples} example{'s' if examples > 1 else ''} per class"
 
     if layout == "overlay":
-        fig = _new_figure(width or 10.0, height or 5.0, dpi)
+        default = (10.0, 5.0)
+        fig = _new_figure(width, height, default, dpi)
         ax = fig.add_subplot()
         for c, rows in enumerate(picks):
             for j, row in enumerate(rows):
@@ -172,13 +200,14 @@ def waves_figure(
         ax.set_ylabel("y(t)")
         ax.set_xlim(float(t[0]), float(t[-1]))
         ax.grid(alpha=0.3)
-        ax.legend(title="class", loc="upper right", ncols=1 if k <= 6 else 2, fontsize="small",
-                  framealpha=0.85)
+        ax.legend(title="class", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                  ncols=1 if k <= 12 else 2, fontsize="small")
         ax.set_title(title)
-        return fig
+        return _fit_text(fig, default)
 
     nrows, ncols = _grid_shape(k, max_rows=4)
-    fig = _new_figure(width or 10.0, height or max(5.0, 1.5 * nrows + 0.8), dpi)
+    default = (10.0, max(5.0, 1.5 * nrows + 0.8))
+    fig = _new_figure(width, height, default, dpi)
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
     for c in range(nrows * ncols):
         ax = axes.flat[c]
@@ -192,13 +221,14 @@ def waves_figure(
             ax.plot([], [], color=colors[c], label=class_names[c])
             ax.text(0.5, 0.5, "no samples", transform=ax.transAxes, ha="center", va="center",
                     color="0.4")
-        ax.legend(loc="upper right", fontsize="small", handlelength=1.2, framealpha=0.85)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                  fontsize="small", handlelength=1.2)
         ax.grid(alpha=0.3)
         ax.set_xlim(float(t[0]), float(t[-1]))
     fig.supxlabel("t (time)")
     fig.supylabel("y(t)")
     fig.suptitle(title)
-    return fig
+    return _fit_text(fig, default)
 
 
 # --- loss ------------------------------------------------------------------------------------
@@ -242,22 +272,23 @@ def loss_figure(
         raise SinecliError("history step and step_loss differ in length")
     has_val = any(v is not None for v in val_raw)
     val = [math.nan if v is None else float(v) for v in val_raw]
-    if best_epoch is None or best_epoch not in epochs:
+    if best_epoch not in epochs or (has_val and math.isnan(val[epochs.index(best_epoch)])):
         best_epoch = epochs[int(np.nanargmin(val))] if has_val else epochs[-1]
     log = _use_log(train + [v for v in val if not math.isnan(v)] + step_loss, yscale)
 
-    fig = _new_figure(width or 10.0, height or (7.0 if steps else 5.0), dpi)
+    default = (10.0, 7.0 if steps else 5.0)
+    fig = _new_figure(width, height, default, dpi)
     if steps:
         ax_step, ax = fig.subplots(2, 1)
         window = steps[0] if steps[0] > 0 else None
         ax_step.plot(steps, step_loss, color="0.15", ls="--", lw=1.0,
-                     label="train loss" + (f", mean of each {window} iterations" if window
-                                           else ""))
+                     label="train loss" + (f", mean over windows of {window} iterations"
+                                           if window else ""))
         ax_step.set_xlabel("iteration")
         ax_step.set_ylabel("loss")
         ax_step.set_title("Loss over iterations")
         ax_step.set_xlim(0, steps[-1])
-        ax_step.legend(loc="upper right", fontsize="small")
+        ax_step.legend(loc="best", fontsize="small")
         ax_step.grid(alpha=0.3)
         if log:
             ax_step.set_yscale("log")
@@ -284,11 +315,12 @@ def loss_figure(
     if log:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
-    ax.set_title("Loss per epoch" + ("" if has_val else " (training set only)"))
-    if title:
+    ax.legend(loc="best", fontsize="small")
+    heading = "Loss per epoch" + ("" if has_val else " (training set only)")
+    if steps and title:
         fig.suptitle(title)
-    return fig
+    ax.set_title(f"{title}: {heading.lower()}" if title and not steps else heading)
+    return _fit_text(fig, default)
 
 
 # --- confusion -------------------------------------------------------------------------------
@@ -314,14 +346,15 @@ def confusion_figure(
     accuracy = float(np.trace(counts) / max(counts.sum(), 1))
 
     side = max(4.5, 0.5 * k + 3.0)
-    fig = _new_figure(width or 2 * side + 0.5, height or side, dpi)
+    default = (2 * side + 0.5, side)
+    fig = _new_figure(width, height, default, dpi)
     axes = fig.subplots(1, 2)
     annotate = k <= 20
-    fontsize = 10 if k <= 6 else (8 if k <= 12 else 6)
+    fontsize = "medium" if k <= 6 else ("small" if k <= 12 else "x-small")
     rotate = max(len(n) for n in class_names) * k > 30
     panels = (
         (axes[0], counts.astype(float), "counts", "{:.0f}", 0.0, max(1.0, float(counts.max()))),
-        (axes[1], rates, "rate per true class (row-normalised)", "{:.2f}", 0.0, 1.0),
+        (axes[1], rates, "rates (row-normalised)", "{:.2f}", 0.0, 1.0),
     )
     from matplotlib import colormaps
 
@@ -346,7 +379,7 @@ def confusion_figure(
                         color="white" if dark else "black")
     n = int(counts.sum())
     fig.suptitle((title + "\n" if title else "") + f"accuracy {accuracy:.3f} on {n} sequences")
-    return fig
+    return _fit_text(fig, default)
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -427,6 +460,11 @@ def calibration_curves(
     return curves
 
 
+def _score(value: float) -> str:
+    """3 decimals, or 2 significant digits for the tiny scores of a near-perfect model."""
+    return f"{value:.1e}" if 0 < abs(value) < 0.001 else f"{value:.3f}"
+
+
 def _reliability_panel(ax: Axes, ax_counts: Axes, curve: CalibrationCurve, color: Any,
                        mode: str) -> None:
     bins = curve.bins
@@ -437,11 +475,13 @@ def _reliability_panel(ax: Axes, ax_counts: Axes, curve: CalibrationCurve, color
     ax.bar(centres[full], bins.accuracy[full], width=width[full], color=color, alpha=0.18,
            edgecolor=color, lw=0.6)
     ax.plot(bins.confidence[full], bins.accuracy[full], marker="o", ms=5, color=color, lw=1.6,
-            label=f"Brier {curve.brier:.3f}, ECE {bins.ece:.3f}")
+            clip_on=False, zorder=3,
+            label=f"Brier {_score(curve.brier)}, ECE {_score(bins.ece)}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("auto")
-    ax.set_title(curve.name if mode == "per-class" else "top-label confidence")
+    if mode == "per-class":
+        ax.set_title(curve.name)
     ax.set_ylabel("observed frequency" if mode == "per-class" else "accuracy")
     ax.legend(loc="upper left", fontsize="small", framealpha=0.85)
     ax.grid(alpha=0.3)
@@ -452,7 +492,7 @@ def _reliability_panel(ax: Axes, ax_counts: Axes, curve: CalibrationCurve, color
     top = max(1, int(bins.counts.max()))
     ax_counts.set_ylim(0.7, top * 6)
     for x, n in zip(centres[full], bins.counts[full], strict=True):
-        ax_counts.text(x, n * 1.15, str(int(n)), ha="center", va="bottom", fontsize=7)
+        ax_counts.text(x, n * 1.15, str(int(n)), ha="center", va="bottom", fontsize="x-small")
     ax_counts.set_xlim(0, 1)
     ax_counts.set_xlabel("predicted probability" if mode == "per-class" else "confidence")
     ax_counts.set_ylabel("count")
@@ -493,7 +533,8 @@ def reliability_figure(
     colors = class_colors(len(curves)) if mode == "per-class" else ["tab:blue"] * len(curves)
     ncols = min(len(curves), 4)
     nrows = math.ceil(len(curves) / ncols)
-    fig = _new_figure(width or max(6.0, 4.0 * ncols), height or 5.0 * nrows + 0.4, dpi)
+    default = (max(6.0, 4.0 * ncols), 5.0 * nrows + 0.4)
+    fig = _new_figure(width, height, default, dpi)
     grid = fig.add_gridspec(2 * nrows, ncols, height_ratios=[3, 1] * nrows)
     for i, curve in enumerate(curves):
         r, c = divmod(i, ncols)
@@ -503,4 +544,4 @@ def reliability_figure(
     heading = ("Reliability per class (one-vs-rest)" if mode == "per-class"
                else "Reliability of the top label")
     fig.suptitle(f"{title}: {heading}" if title else heading)
-    return fig
+    return _fit_text(fig, default)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from sinecli.errors import SinecliError
 from sinecli.models import ModelConfig, build
 
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine")
 SAMPLING = ("epoch", "replacement")
 PRECISIONS = ("fp32", "bf16")
 EVAL_BATCH = 4096
@@ -37,6 +39,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     lr: float = 0.02
+    lr_schedule: str = "cosine"  # "cosine": decay to 0 over the run's steps; or "constant"
     optimizer: str = "adam"
     momentum: float = 0.0
     weight_decay: float = 0.0
@@ -61,6 +64,8 @@ def validate(cfg: TrainConfig, where: str = "train") -> None:
         (cfg.epochs >= 1, f"epochs must be >= 1, got {cfg.epochs}"),
         (cfg.batch_size >= 1, f"batch_size must be >= 1, got {cfg.batch_size}"),
         (cfg.lr > 0, f"lr must be > 0, got {cfg.lr}"),
+        (cfg.lr_schedule in SCHEDULES,
+         f"lr_schedule must be constant or cosine, got {cfg.lr_schedule!r}"),
         (cfg.optimizer in OPTIMIZERS, f"optimizer must be adam or sgd, got {cfg.optimizer!r}"),
         (cfg.momentum >= 0, f"momentum must be >= 0, got {cfg.momentum}"),
         (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
@@ -161,7 +166,7 @@ def _state_clone(model: nn.Module) -> dict[str, torch.Tensor]:
 def _to_cpu(obj: Any) -> Any:
     """Move every tensor in a nested structure to the CPU (checkpoints load anywhere)."""
     if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
+        return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
         return {k: _to_cpu(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -195,9 +200,28 @@ def fit(
     model_cfg = dataclasses.replace(
         model_cfg, seq_len=ds.length, num_classes=len(ds.class_names)
     )
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     if cfg.deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=False)
+        # cuBLAS needs this before its first use to be deterministic; harmless on CPU.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+    try:
+        return _fit(ds, model_cfg, cfg, device, resume, reporter, on_checkpoint)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _fit(
+    ds: Dataset,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    device: torch.device,
+    resume: dict[str, Any] | None,
+    reporter: Reporter | None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    assert ds.y is not None
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(cfg.seed)
@@ -211,6 +235,7 @@ def fit(
         start_epoch, best_loss, best_epoch, bad_epochs = 0, math.inf, 0, 0
         best_state: dict[str, torch.Tensor] | None = None
         if resume is not None:
+            resume = copy.deepcopy(resume)  # the optimizer adopts (and updates) its tensors
             r = resume["resume"]
             model.load_state_dict(r["model_state"])
             optimizer.load_state_dict(r["optimizer_state"])
@@ -237,7 +262,9 @@ def fit(
             return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
         def payload(epoch: int, final: bool) -> dict[str, Any]:
-            weights = best_state if (final and best_state is not None) else model.state_dict()
+            # state_dict holds the best weights so far (what evaluate should judge); the
+            # current weights, needed to continue, are in resume.model_state.
+            weights = best_state if best_state is not None else model.state_dict()
             return _to_cpu({
                 "model_config": model_cfg.to_dict(),
                 "state_dict": weights,
@@ -282,6 +309,10 @@ def fit(
                 batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 if len(batch) == 0:
                     break
+                if cfg.lr_schedule == "cosine":  # a function of the global step: resumable
+                    done = ((epoch - 1) * steps + step) / (cfg.epochs * steps)
+                    for group in optimizer.param_groups:
+                        group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
                 xb, yb = X_train[batch], y_train[batch]  # (B, T), (B,)
                 with autocast():
                     logits = model(xb)  # (B, K)
@@ -331,5 +362,4 @@ def fit(
             if on_checkpoint and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0 \
                     and epoch < cfg.epochs:
                 on_checkpoint(payload(epoch, final=False))
-        result = payload(epoch, final=True)
-    return copy.copy(result)
+        return payload(epoch, final=True)

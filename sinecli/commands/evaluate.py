@@ -19,6 +19,13 @@ def to_json(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=2) + "\n"
 
 
+def check_argument_order(model_path: Path, data: Path, command: str) -> None:
+    """Name the likely mistake when MODEL and DATA were given the other way round."""
+    if Path(model_path).suffix.lower() == ".npz" and Path(data).suffix.lower() == ".pt":
+        raise SinecliError(f"{command}: {model_path} looks like a dataset and {data} like a "
+                           f"checkpoint; the order is: sinecli {command} MODEL.pt DATA.npz")
+
+
 def run(
     model_path: Path,
     data: Path,
@@ -36,6 +43,7 @@ def run(
     loaded, so a bad one costs nothing.
     """
     gates: list[Gate] = [parse_gate(text) for text in fail_under or []]
+    check_argument_order(model_path, data, "evaluate")
     if batch_size is not None and batch_size < 1:
         raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
     if out is not None and str(out) != STDOUT:
@@ -50,7 +58,7 @@ def run(
     inference.check_compatible(ckpt, ds, data)
     model = ckpt.model(dev)
     t0 = time.perf_counter()
-    proba = inference.predict_proba(model, ds.X, dev, batch_size or inference.DEFAULT_BATCH)
+    proba = inference.predict_proba(model, ds.X, dev, batch_size)
     seconds = time.perf_counter() - t0
     assert ds.y is not None  # dataset.load requires labels by default
     result = metrics.compute(ds.y, proba, ckpt.class_names)

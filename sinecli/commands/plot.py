@@ -69,10 +69,10 @@ def _load_checkpoint(path: Path) -> Checkpoint:
 
 
 def _probabilities(
-    model_path: Path, data_path: Path, device_spec: str, batch_size: int
+    model_path: Path, data_path: Path, device_spec: str, batch_size: int | None
 ) -> tuple[Checkpoint, dataset.Dataset, np.ndarray]:
     """Load both files, check they fit, and run the model: (checkpoint, dataset, proba (N, K))."""
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
     ds = dataset.load(data_path)
     ckpt = _load_checkpoint(model_path)
@@ -142,7 +142,12 @@ def run_loss(model: Path, out: Output, *, yscale: str = "auto") -> dict:
 
 
 def run_confusion(
-    model: Path, data: Path, out: Output, *, device_spec: str = "auto", batch_size: int = 8192
+    model: Path,
+    data: Path,
+    out: Output,
+    *,
+    device_spec: str = "auto",
+    batch_size: int | None = None,
 ) -> dict:
     """Plot the confusion matrix of a checkpoint on a labelled dataset."""
     fmt = out.check()
@@ -164,7 +169,7 @@ def run_calibration(
     mode: str = "per-class",
     n_bins: int = 10,
     device_spec: str = "auto",
-    batch_size: int = 8192,
+    batch_size: int | None = None,
 ) -> dict:
     """Plot reliability diagrams (per class or top label) of a checkpoint on a dataset."""
     fmt = out.check()

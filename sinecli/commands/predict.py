@@ -24,6 +24,7 @@ import numpy as np
 
 from sinecli import dataset
 from sinecli.atomic import STDOUT, atomic_path, check_writable
+from sinecli.commands.evaluate import check_argument_order
 from sinecli.errors import SinecliError
 
 FORMATS = ("csv", "json")
@@ -125,6 +126,7 @@ def run(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Predict every sequence of `data` (labels optional) and write the rows; return a summary."""
+    check_argument_order(model_path, data, "predict")
     fmt = resolve_format(fmt, output)
     if batch_size is not None and batch_size < 1:
         raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
@@ -140,7 +142,7 @@ def run(
     inference.check_compatible(ckpt, ds, data)
     model = ckpt.model(dev)
     t0 = time.perf_counter()
-    proba = inference.predict_proba(model, ds.X, dev, batch_size or inference.DEFAULT_BATCH)
+    proba = inference.predict_proba(model, ds.X, dev, batch_size)
     seconds = time.perf_counter() - t0
     write(output, proba, ckpt.class_names, ds.y, fmt)
     summary: dict[str, Any] = {

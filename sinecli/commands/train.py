@@ -31,6 +31,10 @@ def resolve(
     for key in ("seq_len", "num_classes"):
         if key in model_table:
             raise SinecliError(f"{where} [model]: {key} comes from the data and cannot be set")
+    unknown = sorted(set(model_table) - set(MODEL_KEYS))
+    if unknown:
+        raise SinecliError(f"{where} [model]: unknown key {unknown[0]!r} "
+                           f"(known: {', '.join(MODEL_KEYS)})")
     model_cfg = config.build(
         ModelConfig, config.merge(model_table, model_flags), f"{where} [model]"
     )
@@ -60,14 +64,15 @@ def _resumed_configs(
         if value is not None and getattr(model_cfg, key) != value:
             raise SinecliError(f"--resume: cannot change model {key} "
                                f"({getattr(model_cfg, key)!r} in the checkpoint)")
-    changes = {}
-    for key, value in train_flags.items():
-        if value is None or getattr(train_cfg, key) == value:
-            continue
-        if key not in RESUMABLE:
-            raise SinecliError(f"--resume: cannot change {key} ({getattr(train_cfg, key)!r} in "
-                               f"the checkpoint); only {', '.join(sorted(RESUMABLE))} may change")
-        changes[key] = value
+    changes = {k: v for k, v in train_flags.items()
+               if v is not None and getattr(train_cfg, k) != v}
+    for key in sorted(set(changes) - RESUMABLE):
+        raise SinecliError(f"--resume: cannot change {key} ({getattr(train_cfg, key)!r} in "
+                           f"the checkpoint); only {', '.join(sorted(RESUMABLE))} may change")
+    if "epochs" in changes and train_cfg.lr_schedule == "cosine":
+        raise SinecliError(f"--resume: cannot change epochs ({train_cfg.epochs} in the "
+                           "checkpoint) under lr_schedule cosine, whose length it sets; "
+                           "train again with more epochs, or use lr_schedule constant")
     train_cfg = dataclasses.replace(train_cfg, **changes)
     validate_train(train_cfg)
     return model_cfg, train_cfg
@@ -93,7 +98,13 @@ def run(
     if output is None:
         raise SinecliError("missing option -o/--output: the checkpoint file to write")
     check_writable(output, "checkpoint")
+    if Path(output).resolve() == Path(data).resolve():
+        raise SinecliError(f"-o {output}: would overwrite the training data")
     ds = dataset.load(data)
+    present = sorted({ds.class_names[i] for i in set(ds.y.tolist())}) if ds.y is not None else []
+    if len(present) < 2:
+        raise SinecliError(f"dataset {data}: holds only one class ({', '.join(present)}); "
+                           "a classifier needs at least 2")
     digest = dataset.sha256(data)
 
     # torch is imported only now: config errors above are reported without paying for it.
@@ -109,7 +120,11 @@ def run(
             raise SinecliError(f"--resume {resume}: the checkpoint holds no resume state")
         if resume_payload.get("dataset_sha256") != digest:
             raise SinecliError(f"--resume {resume}: it was trained on other data than {data}")
-        model_cfg, train_cfg = _resumed_configs(resume_payload, train_flags, model_flags)
+        model_cfg, train_cfg = _resumed_configs(
+            resume_payload,
+            config.merge(config.table(config_path, "train"), train_flags),
+            config.merge(config.table(config_path, "model"), model_flags),
+        )
         if resume_payload["epoch"] >= train_cfg.epochs:
             raise SinecliError(f"--resume {resume}: already trained {resume_payload['epoch']} "
                                f"epochs; pass --epochs above that to train further")
@@ -132,7 +147,7 @@ def run(
         payload = fit(ds, model_cfg, train_cfg, dev, resume=resume_payload,
                       reporter=reporter, on_checkpoint=periodic)
     except KeyboardInterrupt:
-        reporter.close()
+        reporter.close()  # before the message, so the bar does not overwrite it
         if written:
             print(f"sinecli: interrupted; {output} holds epoch {written[-1]}; continue with: "
                   f"sinecli train {data} -o {output} --resume {output}", file=sys.stderr)
@@ -140,7 +155,8 @@ def run(
             print("sinecli: interrupted before the first checkpoint; nothing was written "
                   "(use --checkpoint-every N to make training resumable)", file=sys.stderr)
         raise
-    reporter.close()
+    finally:
+        reporter.close()
     seconds = time.perf_counter() - t0
     checkpoint.save(output, {**payload, **extra})
     history = payload["history"]
@@ -156,6 +172,7 @@ def run(
         "val_loss": history["val_loss"][best - 1],
         "val_accuracy": history["val_accuracy"][best - 1],
         "seconds": round(seconds, 3),
+        "loop_seconds": round(sum(history["seconds"][start:]), 3),
         "seed": train_cfg.seed,
     }
     if not quiet:
