@@ -105,7 +105,7 @@ def _class_spec(raw: Any, index: int, where: str) -> ClassSpec:
     if not isinstance(name, str) or not name.strip():
         raise SinecliError(f"{at}.name: expected a non-empty string, got {name!r}")
     params = {p: _param(raw[p], f"{at}.{p}") for p in PARAMS if p in raw}
-    return ClassSpec(name=name, **params)  # type: ignore[arg-type]
+    return ClassSpec(name=name, **params)
 
 
 def spec_from_mapping(values: Mapping[str, Any], where: str = "generate") -> GenerateSpec:

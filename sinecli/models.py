@@ -55,6 +55,9 @@ def validate(cfg: ModelConfig, where: str = "model") -> None:
 class _Scaled(nn.Module):
     """Base: holds the global input scaling, x' = (x - shift) / scale."""
 
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("shift", torch.zeros(()))
@@ -129,7 +132,7 @@ class NotebookRNN(_Scaled):
         return x[:, t - 1 : t] * o_in[:, t - 1] + hidden @ o_hh.T + self.i2o.bias  # (B, K)
 
 
-def build(cfg: ModelConfig) -> nn.Module:
+def build(cfg: ModelConfig) -> RecurrentClassifier | NotebookRNN:
     """Instantiate the model for `cfg` (weights from torch's global RNG; seed it first)."""
     validate(cfg)
     if cfg.kind == "notebook":
