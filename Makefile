@@ -41,8 +41,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy sinecli
 
+# One table of ratios measured side by side (benchmarks/run.py), then the GPU table, which
+# skips cleanly without CUDA. `make bench BENCH_ARGS=--quick` for a smaller, faster run.
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/gpu.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache

@@ -89,13 +89,13 @@ class Row:
 
 def print_table(rows: list[Row], title: str = "sinecli benchmarks") -> None:
     """One table: value, reference, ratio, target, pass/fail."""
-    head = f"{'benchmark':<14} {'measure':<44} {'value':>12} {'reference':>12} {'ratio':>8}  target"
+    head = f"{'benchmark':<14} {'measure':<58} {'value':>12} {'reference':>12} {'ratio':>8}  target"
     print(f"\n{title}\n{head}\n{'-' * len(head)}")
     for r in rows:
         ref = f"{r.reference:.4g}" if r.reference else "-"
         ratio = f"{r.ratio:.3f}" if r.reference else "-"
         verdict = "ok" if r.ok else "MISS"
-        print(f"{r.bench:<14} {r.what + ' (' + r.unit + ')':<44} {r.value:>12.4g} {ref:>12} "
+        print(f"{r.bench:<14} {r.what + ' (' + r.unit + ')':<58} {r.value:>12.4g} {ref:>12} "
               f"{ratio:>8}  {r.on} {r.target} {verdict}")
 
 

@@ -25,7 +25,8 @@ def check_writable(target: str | Path, what: str = "output") -> Path:
     path = Path(target)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise SinecliError(f"{what} {path}: folder {parent} does not exist")
+        problem = "is not a folder" if parent.exists() else "does not exist"
+        raise SinecliError(f"{what} {path}: folder {parent} {problem}")
     if path.is_dir():
         raise SinecliError(f"{what} {path}: is a directory")
     if not os.access(parent, os.W_OK | os.X_OK):

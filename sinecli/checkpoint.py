@@ -7,8 +7,12 @@ optimizer and RNG state that `train --resume` continues from.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
+import math
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from sinecli import __version__
+from sinecli import __version__, config
 from sinecli.atomic import atomic_path
 from sinecli.errors import SinecliError
 from sinecli.models import ModelConfig, build, config_from_dict
+from sinecli.models import validate as validate_model
 
 FORMAT = "sinecli.checkpoint"
 FORMAT_VERSION = 1
@@ -32,6 +37,15 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "history": dict,
     "seed": int,
     "epoch": int,
+}
+#: What `train --resume` needs under `resume` (see sinecli.train.fit).
+_RESUME: dict[str, type | tuple[type, ...]] = {
+    "model_state": dict,
+    "optimizer_state": dict,
+    "torch_rng": torch.Tensor,
+    "shuffle_rng": torch.Tensor,
+    "best_val_loss": (int, float),
+    "bad_epochs": int,
 }
 
 
@@ -56,17 +70,49 @@ class Checkpoint:
 
     def model(self, device: torch.device | str = "cpu") -> nn.Module:
         """Rebuild the model from the file alone, in eval mode, on `device`."""
+        return self._model_with(self.payload["state_dict"], "weights").to(device).eval()
+
+    def _model_with(self, state: Any, what: str) -> nn.Module:
         cfg = self.model_config
         try:
             model = build(cfg)
-            model.load_state_dict(self.payload["state_dict"])
+            model.load_state_dict(state)
         except SinecliError as exc:
             raise SinecliError(f"checkpoint {self.path}: {exc}") from exc
-        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise SinecliError(f"checkpoint {self.path}: weights do not fit the model: {first}") \
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SinecliError(f"checkpoint {self.path}: {what} do not fit the model: {first}") \
                 from exc
-        return model.to(device).eval()
+        return model
+
+    def resume_state(self, what: str | None = None) -> dict[str, Any]:
+        """The state `train --resume` continues from, checked against the model before any
+        work starts: a damaged one is a SinecliError (prefixed `what`), never a crash mid-run."""
+        where = what or f"checkpoint {self.path}"
+        r = self.payload.get("resume")
+        if r is None:
+            raise SinecliError(f"{where}: the checkpoint holds no resume state")
+        if not isinstance(r, dict):
+            raise SinecliError(f"{where}: invalid resume state")
+        for key, kind in _RESUME.items():
+            if not isinstance(r.get(key), kind):
+                raise SinecliError(f"{where}: resume state: missing or invalid {key!r}")
+        _check_history(self.payload, where)
+        _check_weights(r["model_state"], f"{where}: resume state: model_state")
+        _check_optimizer(r["optimizer_state"], f"{where}: resume state: optimizer_state")
+        model = self._model_with(r["model_state"], "resume weights")
+        try:  # the optimizer, RNG and shuffle states, tried on throwaway objects
+            torch.optim.SGD(model.parameters(), lr=1.0).load_state_dict(
+                copy.deepcopy(r["optimizer_state"]))
+            torch.Generator().set_state(r["shuffle_rng"])
+            torch.Generator().set_state(r["torch_rng"])
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SinecliError(f"{where}: damaged resume state: {first}") from exc
+        if r.get("best_state") is not None:
+            _check_weights(r["best_state"], f"{where}: resume state: best_state")
+            self._model_with(r["best_state"], "best weights")
+        return r
 
 
 def save(path: str | Path, payload: dict[str, Any]) -> None:
@@ -91,10 +137,18 @@ def load(path: str | Path) -> Checkpoint:
         raise SinecliError(f"checkpoint {p}: no such file")
     if p.is_dir():
         raise SinecliError(f"checkpoint {p}: is a directory, expected a .pt file")
-    if not zipfile.is_zipfile(p):
+    try:
+        is_zip = zipfile.is_zipfile(p)
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError):
+        is_zip = False  # a damaged end record
+    if not is_zip:
         raise SinecliError(f"checkpoint {p}: not a checkpoint (empty, truncated or another format)")
     try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch's remarks on a damaged pickle stream (e.g. "pickle protocol 22") would be
+            # stray lines on stderr; the checks below judge the file
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise SinecliError(
             f"checkpoint {p}: refused: it holds objects other than plain data and tensors"
@@ -105,7 +159,9 @@ def load(path: str | Path) -> Checkpoint:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SinecliError(f"checkpoint {p}: not a sinecli checkpoint")
     version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise SinecliError(f"checkpoint {p}: invalid format version {version!r}")
+    if version > FORMAT_VERSION:
         raise SinecliError(f"checkpoint {p}: format version {version!r} is newer than this "
                            f"sinecli reads ({FORMAT_VERSION}); upgrade sinecli")
     for key, kind in _REQUIRED.items():
@@ -114,4 +170,68 @@ def load(path: str | Path) -> Checkpoint:
     names = payload["class_names"]
     if not names or not all(isinstance(n, str) for n in names):
         raise SinecliError(f"checkpoint {p}: invalid class_names")
+    cfg = _model_config(payload["model_config"], f"checkpoint {p}: model_config")
+    if cfg.num_classes != len(names):
+        raise SinecliError(f"checkpoint {p}: {len(names)} class_names but the model has "
+                           f"{cfg.num_classes} outputs")
+    _check_weights(payload["state_dict"], f"checkpoint {p}: state_dict")
     return Checkpoint(path=p, payload=payload)
+
+
+def _model_config(values: dict[str, Any], where: str) -> ModelConfig:
+    """The stored model config, type-checked and validated (keys this version does not know
+    are ignored, as `config_from_dict` does)."""
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    cfg = config.build(ModelConfig, {k: v for k, v in values.items() if k in known}, where)
+    validate_model(cfg, where)
+    return cfg
+
+
+def _check_history(payload: dict[str, Any], where: str) -> None:
+    """Training continues the history lists, one entry per epoch run so far."""
+    epoch, best = payload["epoch"], payload.get("best_epoch", 0)
+    if epoch < 0:
+        raise SinecliError(f"{where}: invalid epoch {epoch}")
+    if isinstance(best, bool) or not isinstance(best, int) or not 0 <= best <= epoch:
+        raise SinecliError(f"{where}: invalid best_epoch {best!r} (epoch {epoch})")
+    history = payload["history"]
+    for key in ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds", "step",
+                "step_loss"):
+        values = history.get(key, [] if key.startswith("step") else None)
+        per_epoch = not key.startswith("step")
+        if not isinstance(values, list) or (per_epoch and len(values) != epoch) or not all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+            for v in values
+        ):
+            raise SinecliError(f"{where}: history: missing or invalid {key!r}")
+
+
+def _check_optimizer(state: dict[str, Any], where: str) -> None:
+    """Optimizer state: finite numbers and tensors, and step counts >= 0 (a damaged step count
+    makes Adam's bias correction overflow mid-run)."""
+    per_param, groups = state.get("state"), state.get("param_groups")
+    if not isinstance(per_param, dict) or not isinstance(groups, list) \
+            or not all(isinstance(v, dict) for v in [*per_param.values(), *groups]):
+        raise SinecliError(f"{where}: expected a state dict with 'state' and 'param_groups'")
+    for entry in [*per_param.values(), *groups]:
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                bad = value.is_floating_point() and not bool(torch.isfinite(value).all())
+                negative = bool((value < 0).any()) if value.dtype != torch.bool else False
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                bad, negative = not math.isfinite(value), value < 0
+            else:
+                continue
+            if bad or (key == "step" and negative):
+                raise SinecliError(f"{where}: invalid {key!r} value")
+
+
+def _check_weights(state: Any, where: str) -> None:
+    """A state dict maps names to tensors, and its floating-point tensors are finite."""
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise SinecliError(f"{where}: expected a mapping of names to tensors")
+    for name, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise SinecliError(f"{where}: {name} holds NaN or infinite values")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,17 +21,44 @@ from typer.core import TyperGroup
 from sinecli import __version__
 from sinecli.errors import SinecliError
 
-_state = {"debug": bool(os.environ.get("SINECLI_DEBUG"))}
+_state = {"debug": bool(os.environ.get("SINECLI_DEBUG")), "interrupted": False}
 
 
 def _err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, as raised by sinecli's SIGINT handler.
+
+    Every `except KeyboardInterrupt` still catches it, but it is not the exact type that makes
+    CPython end the process by SIGINT at exit (which it does when the interrupt passed through
+    C code running Python, as in torch's import), so the exit status stays 130.
+    """
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _state["interrupted"] = True
+    raise Interrupted
+
+
+def _set_sigint(handler: Any) -> Any:
+    """Install `handler` for SIGINT and return the one it replaced, or None and install nothing
+    when not on the main thread or when SIGINT is not Python's default (e.g. ignored, as for
+    `nohup` and background jobs)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None
+    return signal.signal(signal.SIGINT, handler)
+
+
 class _Group(TyperGroup):
     """Turns domain errors into exit codes in one place (DESIGN.md section 4)."""
 
     def invoke(self, ctx: Any) -> Any:
+        _state["interrupted"] = False
+        previous = _set_sigint(_on_sigint)
         try:
             return super().invoke(ctx)
         except SinecliError as exc:
@@ -43,12 +72,18 @@ class _Group(TyperGroup):
         except Exception as exc:
             if type(exc).__module__.startswith("typer"):  # usage errors: typer prints them
                 raise
+            if _state["interrupted"]:  # Ctrl-C mid-import can surface as ImportError & co.
+                _err("sinecli: interrupted")
+                raise typer.Exit(130) from None
             if _state["debug"]:
                 traceback.print_exc()
             else:
                 _err(f"sinecli: internal error: {type(exc).__name__}: {exc} "
                      "(rerun with --debug for the traceback)")
             raise typer.Exit(1) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
 
 app = typer.Typer(
@@ -80,7 +115,8 @@ def _root(
     ] = False,
 ) -> None:
     """sinecli: generate data, train, evaluate, predict and plot, with files passed on disk."""
-    _state["debug"] = _state["debug"] or debug
+    # set afresh on every invocation: one --debug run must not leak into the next in-process
+    _state["debug"] = debug or bool(os.environ.get("SINECLI_DEBUG"))
 
 
 # Options shared by several commands.
@@ -203,6 +239,9 @@ def train(
         Path | None, typer.Option(help="Continue training from this checkpoint.")
     ] = None,
     device: DeviceOpt = "auto",
+    threads: Annotated[
+        int, typer.Option(help="CPU threads; 0 = auto (1 for small models, where it is faster).")
+    ] = 0,
     print_config: PrintConfigOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -218,7 +257,7 @@ def train(
                        seed=seed, deterministic=deterministic, checkpoint_every=checkpoint_every,
                        precision=precision)
     result = run(data, output, config, model_flags, train_flags, device_spec=device,
-                 resume=resume, print_only=print_config, quiet=quiet)
+                 threads=threads, resume=resume, print_only=print_config, quiet=quiet)
     if result is not None and json_out:
         _emit_json(result)
 
@@ -227,7 +266,15 @@ BatchSizeOpt = Annotated[
     int | None,
     typer.Option(
         "--batch-size",
-        help="Sequences per inference batch (default: 8192 on CUDA, 256 per thread on CPU).",
+        help="Sequences per inference batch (default: 8192 on CUDA, 256 per CPU thread, min 512).",
+    ),
+]
+
+
+InferenceThreadsOpt = Annotated[
+    int,
+    typer.Option(
+        "--threads", help="CPU threads; 0 = auto (1 for small models, where it is faster)."
     ),
 ]
 
@@ -250,6 +297,7 @@ def evaluate(
     ] = None,
     batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
+    threads: InferenceThreadsOpt = 0,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -257,7 +305,7 @@ def evaluate(
     from sinecli.commands.evaluate import enforce_gates, render_table, run, to_json
 
     result = run(model, data, fail_under=fail_under, out=out, batch_size=batch_size,
-                 device_spec=device, quiet=quiet)
+                 device_spec=device, threads=threads, quiet=quiet)
     if out is not None and str(out) == "-":
         pass  # `--out -` already put the JSON object on stdout
     elif json_out:
@@ -284,13 +332,14 @@ def predict(
     ] = None,
     batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
+    threads: InferenceThreadsOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
     """Predicted class and per-class probabilities, one row per sequence."""
     from sinecli.commands.predict import run
 
     run(model, data, output=output, fmt=fmt, batch_size=batch_size, device_spec=device,
-        quiet=quiet)
+        threads=threads, quiet=quiet)
 
 
 # --- plot: a sub-app, so that `sinecli plot --help` lists the kinds with their own options. ---

@@ -66,11 +66,14 @@ def save(path: str | Path, ds: Dataset) -> None:
         _write_zip(buffer, ds)
         write_bytes(STDOUT, buffer.getvalue())
         return
-    with atomic_path(path, "dataset") as tmp, open(tmp, "wb") as fh:
-        _write_zip(fh, ds)
+    with atomic_path(path, "dataset") as tmp:
+        # the ZipFile opens (and owns) the file: when an interrupt stops it mid-write, the
+        # abandoned object can still close cleanly, instead of printing "Exception ignored"
+        # from its __del__ on a file already closed under it
+        _write_zip(tmp, ds)
 
 
-def _write_zip(fh: IO[bytes], ds: Dataset) -> None:
+def _write_zip(fh: IO[bytes] | Path, ds: Dataset) -> None:
     arrays: dict[str, np.ndarray] = {
         "X": np.ascontiguousarray(ds.X, dtype=np.float32),
         "t": np.asarray(ds.t, dtype=np.float64),
@@ -104,7 +107,7 @@ def _read_arrays(p: Path) -> dict[str, np.ndarray]:
         raise SinecliError(f"dataset {p}: no such file")
     if p.is_dir():
         raise SinecliError(f"dataset {p}: is a directory, expected a .npz file")
-    if not zipfile.is_zipfile(p):
+    if not _is_zip(p):
         raise SinecliError(f"dataset {p}: not a .npz archive (empty, truncated or another format)")
     _check_member_sizes(p)
     try:
@@ -116,7 +119,8 @@ def _read_arrays(p: Path) -> dict[str, np.ndarray]:
                 f"dataset {p}: holds a pickled (object) array, refused for safety"
             ) from exc
         raise SinecliError(f"dataset {p}: corrupt archive: {exc}") from exc
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, zlib.error) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, zlib.error,
+            NotImplementedError) as exc:  # NotImplementedError: a damaged "zip version" field
         raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
     except MemoryError as exc:  # a damaged header can claim an absurd shape
         raise SinecliError(f"dataset {p}: corrupt archive: an array header claims more "
@@ -125,6 +129,14 @@ def _read_arrays(p: Path) -> dict[str, np.ndarray]:
         if not isinstance(value, np.ndarray):
             raise SinecliError(f"dataset {p}: member {key!r} is not a .npy array")
     return arrays
+
+
+def _is_zip(p: Path) -> bool:
+    """`zipfile.is_zipfile`, with a damaged end record meaning "no" rather than an exception."""
+    try:
+        return zipfile.is_zipfile(p)
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError):
+        return False
 
 
 def _check_member_sizes(p: Path) -> None:
@@ -148,7 +160,8 @@ def _check_member_sizes(p: Path) -> None:
                                        f"(its header claims shape {shape})")
     except SinecliError:
         raise
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError) as exc:
         raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
 
 

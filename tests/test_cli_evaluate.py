@@ -182,6 +182,7 @@ def test_foreign_or_missing_files_exit_2(runner: CliRunner, ws, model, data, mes
 @pytest.mark.parametrize("args, message", [
     (("--batch-size", "0"), "--batch-size"),
     (("--device", "tpu"), "--device"),
+    (("--threads", "-1"), "--threads"),
     (("--out", "no/such/folder/m.json"), "does not exist"),
 ])
 def test_bad_options_exit_2(runner: CliRunner, ws, args, message) -> None:

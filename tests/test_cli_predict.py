@@ -142,6 +142,7 @@ def test_mismatch_exits_2_without_output(runner: CliRunner, ws, tmp_path, data,
 @pytest.mark.parametrize("args, message", [
     (("--format", "xml"), "--format: expected csv or json"),
     (("--batch-size", "-1"), "--batch-size"),
+    (("--threads", "-2"), "--threads"),
     (("-o", "no/such/folder/p.csv"), "does not exist"),
 ])
 def test_bad_options_exit_2(runner: CliRunner, ws, args, message) -> None:

@@ -34,6 +34,7 @@ def run(
     out: Path | None = None,
     batch_size: int | None = None,
     device_spec: str = "auto",
+    threads: int = 0,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Predict on `data`, compute every metric, write `out` (atomically) and return the result.
@@ -46,6 +47,8 @@ def run(
     check_argument_order(model_path, data, "evaluate")
     if batch_size is not None and batch_size < 1:
         raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
+    if threads < 0:
+        raise SinecliError(f"--threads must be >= 0, got {threads}")
     if out is not None and str(out) != STDOUT:
         check_writable(out, "--out")
     ds = dataset.load(data)
@@ -57,16 +60,20 @@ def run(
     ckpt = checkpoint.load(model_path)
     inference.check_compatible(ckpt, ds, data)
     model = ckpt.model(dev)
+    batch = batch_size or inference.default_batch(dev)
+    device.set_cpu_threads(dev, batch, ckpt.model_config.hidden, threads)
     t0 = time.perf_counter()
-    proba = inference.predict_proba(model, ds.X, dev, batch_size)
+    proba = inference.predict_proba(model, ds.X, dev, batch)
     seconds = time.perf_counter() - t0
-    assert ds.y is not None  # dataset.load requires labels by default
-    result = metrics.compute(ds.y, proba, ckpt.class_names)
+    y, n = ds.y, ds.n
+    assert y is not None  # dataset.load requires labels by default
+    del ds  # free X (400 MB per 10^6 sequences) before the metrics' temporaries
+    result = metrics.compute(y, proba, ckpt.class_names)
     result["gates"] = check_gates(gates, result)
     result.update(model=str(model_path), data=str(data), device=str(dev))
     if not quiet:
-        print(f"evaluated {model_path} on {data}: {ds.n} sequences on {dev} in {seconds:.2f}s "
-              f"({ds.n / max(seconds, 1e-9):,.0f} sequences/s)", file=sys.stderr)
+        print(f"evaluated {model_path} on {data}: {n} sequences on {device.describe(dev)} in "
+              f"{seconds:.2f}s ({n / max(seconds, 1e-9):,.0f} sequences/s)", file=sys.stderr)
     if out is not None:
         write_text(out, to_json(result), "--out")
     return result
@@ -83,6 +90,13 @@ def enforce_gates(result: dict[str, Any]) -> None:
     raise GateFailed(f"{len(failed)} of {len(result['gates'])} --fail-under gates failed: {names}")
 
 
+def _number(value: float) -> str:
+    """Five decimals, or three significant digits in e-notation for tiny values (Brier 1e-7)."""
+    if value == 0 or 1e-3 <= abs(value) < 1e5:
+        return f"{value:.5f}"
+    return f"{value:.3e}"
+
+
 def render_table(result: dict[str, Any]) -> None:
     """The human-readable report on stdout: one table of metrics, one confusion matrix."""
     from rich import box
@@ -91,8 +105,8 @@ def render_table(result: dict[str, Any]) -> None:
 
     console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False)
     names = result["class_names"]
-    table = Table(title=f"{result['model']} on {result['data']} ({result['n']} sequences)",
-                  box=box.SIMPLE_HEAD, title_justify="left")
+    console.print(f"{result['model']} on {result['data']}: {result['n']} sequences")
+    table = Table(box=box.SIMPLE_HEAD)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("best", justify="right")
@@ -108,11 +122,11 @@ def render_table(result: dict[str, Any]) -> None:
         ("ece", result["ece"], "0"),
     ]
     for name, value, best in rows:
-        table.add_row(name, f"{value:.5f}", best)
+        table.add_row(name, _number(value), best)
     console.print(table)
 
-    matrix = Table(title="confusion matrix (rows: true class, columns: predicted)",
-                   box=box.SIMPLE_HEAD, title_justify="left")
+    console.print("confusion matrix (rows: true class, columns: predicted)")
+    matrix = Table(box=box.SIMPLE_HEAD)
     matrix.add_column("true \\ predicted")
     for n in names:
         matrix.add_column(n, justify="right")

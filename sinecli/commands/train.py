@@ -53,13 +53,15 @@ def print_config(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
 
 
 def _resumed_configs(
-    ckpt_payload: dict[str, Any], train_flags: dict[str, Any], model_flags: dict[str, Any]
+    ckpt_payload: dict[str, Any], train_flags: dict[str, Any], model_flags: dict[str, Any],
+    where: str = "checkpoint",
 ) -> tuple[ModelConfig, TrainConfig]:
     """The checkpoint's configs, with only the RESUMABLE fields taken from the flags."""
     from sinecli.models import config_from_dict
 
     model_cfg = config_from_dict(ckpt_payload["model_config"])
-    train_cfg = config.build(TrainConfig, ckpt_payload["train_config"], "checkpoint train_config")
+    train_cfg = config.build(TrainConfig, ckpt_payload["train_config"], f"{where} train_config")
+    validate_train(train_cfg, f"{where} train_config")
     for key, value in model_flags.items():
         if value is not None and getattr(model_cfg, key) != value:
             raise SinecliError(f"--resume: cannot change model {key} "
@@ -86,6 +88,7 @@ def run(
     train_flags: dict[str, Any],
     *,
     device_spec: str = "auto",
+    threads: int = 0,
     resume: Path | None = None,
     print_only: bool = False,
     quiet: bool = False,
@@ -115,20 +118,22 @@ def run(
     dev = device.resolve(device_spec)
     resume_payload = None
     if resume is not None:
-        resume_payload = checkpoint.load(resume).payload
-        if "resume" not in resume_payload:
-            raise SinecliError(f"--resume {resume}: the checkpoint holds no resume state")
+        resume_ckpt = checkpoint.load(resume)
+        resume_ckpt.resume_state(f"--resume {resume}")  # checked now, not mid-run
+        resume_payload = resume_ckpt.payload
         if resume_payload.get("dataset_sha256") != digest:
             raise SinecliError(f"--resume {resume}: it was trained on other data than {data}")
         model_cfg, train_cfg = _resumed_configs(
             resume_payload,
             config.merge(config.table(config_path, "train"), train_flags),
             config.merge(config.table(config_path, "model"), model_flags),
+            where=f"--resume {resume}: checkpoint",
         )
         if resume_payload["epoch"] >= train_cfg.epochs:
             raise SinecliError(f"--resume {resume}: already trained {resume_payload['epoch']} "
                                f"epochs; pass --epochs above that to train further")
     start = resume_payload["epoch"] if resume_payload else 0
+    device.set_cpu_threads(dev, train_cfg.batch_size, model_cfg.hidden, threads)
     if not quiet:
         print(f"training {model_cfg.kind} on {data} ({ds.n} sequences x {ds.length} points, "
               f"{len(ds.class_names)} classes), device {device.describe(dev)}"

@@ -1,0 +1,57 @@
+"""Fixtures of the reliability suite: one tiny valid dataset pair and one tiny checkpoint,
+built once per session (about a second on 2 cores). Helpers live in `support.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from sinecli import dataset
+from sinecli.generate import GenerateSpec, make_dataset
+
+from .support import HIDDEN, PER_CLASS, POINTS, Runner, Workspace
+
+
+@pytest.fixture(scope="session")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    from sinecli.commands.train import run as train
+
+    folder = tmp_path_factory.mktemp("reliability-inputs")
+    spec = GenerateSpec(samples_per_class=PER_CLASS, points=POINTS, seed=1)
+    paths = Workspace(folder, folder / "train.npz", folder / "test.npz", folder / "model.pt")
+    dataset.save(paths.train, make_dataset(spec))
+    dataset.save(paths.test, make_dataset(GenerateSpec(samples_per_class=PER_CLASS,
+                                                       points=POINTS, seed=2)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(paths.train, paths.model, None, {"hidden": HIDDEN},
+              {"epochs": 2, "batch_size": 8, "val_fraction": 0.0, "lr_schedule": "constant",
+               "seed": 0}, device_spec="cpu", quiet=True)
+    finally:
+        torch.set_num_threads(threads)
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def _isolated_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """One intra-op thread (tiny models; much faster on a busy 2-core box); undo the global
+    switch `--deterministic` flips; never inherit SINECLI_DEBUG from the caller's shell."""
+    monkeypatch.delenv("SINECLI_DEBUG", raising=False)
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    if torch.are_deterministic_algorithms_enabled() != deterministic:
+        torch.use_deterministic_algorithms(deterministic)  # the first call costs ~1 s
+
+
+
+
+@pytest.fixture
+def runner() -> Runner:
+    return Runner()

@@ -1,0 +1,108 @@
+"""Helpers of the reliability suite: the shared constants, the workspace type, and the
+assertions every "rejected" case makes.
+
+Contract (DESIGN.md sections 3-4): bad input exits 2 with ONE `sinecli: error:` line on stderr
+naming the file or option, never a traceback, and the output target is neither created nor
+changed (same bytes, same mtime_ns when it existed).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import torch
+import typer.main
+from typer.testing import CliRunner, Result
+
+from sinecli.cli import app
+
+PER_CLASS = 8
+POINTS = 20
+HIDDEN = 4
+#: The train flags of the session checkpoint; `--resume` must repeat them (epochs may grow).
+TRAIN_FLAGS = ["--hidden", str(HIDDEN), "--epochs", "2", "--batch-size", "8",
+               "--val-fraction", "0", "--lr-schedule", "constant", "--seed", "0",
+               "--device", "cpu"]
+#: A target's contents and mtime before a command that must leave it alone.
+OLD_BYTES = b"previous contents: must survive a failed command\n"
+OLD_MTIME_NS = 1_000_000_000_000_000_000  # 2001-09-09, far from "now"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Read-only inputs shared by the whole session (outputs go to each test's tmp_path)."""
+
+    folder: Path
+    train: Path  # (24, 20), the notebook's 3 classes, seed 1
+    test: Path  # the same spec, seed 2
+    model: Path  # GRU, 4 hidden units, 2 epochs on train.npz, resumable
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        """A fresh copy of the checkpoint's raw payload, for building broken variants."""
+        return torch.load(self.model, map_location="cpu", weights_only=True)
+
+
+RESUME_FLAGS = [*TRAIN_FLAGS[:2], "--epochs", "3", *TRAIN_FLAGS[4:]]
+
+
+@functools.cache
+def _command(app: typer.Typer) -> Any:
+    return typer.main.get_command(app)
+
+
+class Runner(CliRunner):
+    """typer's CliRunner with the click command built once: typer rebuilds it from the
+    annotations on every call (~15 ms), which would dominate a matrix of a thousand cases."""
+
+    def invoke(self, app: typer.Typer, *args: Any, **kwargs: Any) -> Result:
+        with mock.patch("typer.testing._get_command", _command):
+            return super().invoke(app, *args, **kwargs)
+
+
+def invoke(runner: CliRunner, *args: object) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def temp_files(folder: Path) -> list[str]:
+    """Atomic-write leftovers: `.NAME.XXXX.tmp` beside a target."""
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def plant(target: Path) -> None:
+    """Give `target` known old contents and an old mtime, to prove a command left it alone."""
+    target.write_bytes(OLD_BYTES)
+    os.utime(target, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int] | None]:
+    """Names, bytes and mtime_ns of the regular files in `folder` (None for other entries)."""
+    out: dict[str, tuple[bytes, int] | None] = {}
+    for p in folder.iterdir():
+        out[p.name] = (p.read_bytes(), p.stat().st_mtime_ns) if p.is_file() else None
+    return out
+
+
+def error_line(result: Result) -> str:
+    """The single line on stderr, which must be a `sinecli: error:` line; stdout stays empty."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
+    assert lines[0].startswith("sinecli: error: "), lines[0]
+    assert result.stdout == "", result.stdout
+    return lines[0]
+
+
+def assert_rejected(result: Result, *names: str, code: int = 2) -> str:
+    """Exit `code` (2), one error line naming each of `names`, no traceback anywhere."""
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        result.exception
+    assert "Traceback" not in result.output
+    line = error_line(result)
+    for name in names:
+        assert name in line, (name, line)
+    return line
