@@ -14,6 +14,7 @@ import math
 import pickle
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,7 @@ def load(path: str | Path) -> Checkpoint:
         is_zip = False  # a damaged end record
     if not is_zip:
         raise SinecliError(f"checkpoint {p}: not a checkpoint (empty, truncated or another format)")
+    _check_crc(p)
     try:
         with warnings.catch_warnings():
             # torch's remarks on a damaged pickle stream (e.g. "pickle protocol 22") would be
@@ -176,6 +178,19 @@ def load(path: str | Path) -> Checkpoint:
                            f"{cfg.num_classes} outputs")
     _check_weights(payload["state_dict"], f"checkpoint {p}: state_dict")
     return Checkpoint(path=p, payload=payload)
+
+
+def _check_crc(p: Path) -> None:
+    """torch.load does not verify the zip's CRC-32 checksums, so a flipped bit could silently
+    change weights; read every record once and compare (checkpoints are small)."""
+    try:
+        with zipfile.ZipFile(p) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
+            zlib.error) as exc:
+        raise SinecliError(f"checkpoint {p}: corrupt or truncated: {exc}") from exc
+    if bad is not None:
+        raise SinecliError(f"checkpoint {p}: corrupt: checksum mismatch in record {bad!r}")
 
 
 def _model_config(values: dict[str, Any], where: str) -> ModelConfig:

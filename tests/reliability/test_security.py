@@ -208,3 +208,21 @@ def test_every_loader_call_is_seen() -> None:
     silently matches nothing)."""
     names = {name for source in SOURCES for name, _ in _calls(ast.parse(source.read_text()))}
     assert {"torch.load", "np.load"} <= names
+
+
+def test_flipped_bits_in_a_checkpoint_record_are_caught(tmp_path: Path, ws: Workspace) -> None:
+    """torch.load skips the zip CRCs; sinecli checks them, so damaged weights never load."""
+    import zipfile
+
+    from sinecli import checkpoint
+    from sinecli.errors import SinecliError
+
+    data = bytearray(ws.model.read_bytes())
+    with zipfile.ZipFile(ws.model) as zf:
+        info = max(zf.infolist(), key=lambda i: i.file_size)  # the largest tensor record
+    offset = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.file_size // 2
+    data[offset] ^= 0x10
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(SinecliError, match="checksum"):
+        checkpoint.load(damaged)
