@@ -4,7 +4,7 @@ Columns, in order: `index` (row of the dataset, from 0), `predicted` (label k), 
 (its name), `true_label` (only when the dataset has labels), then `p_<class name>` per class.
 `--format csv` writes a header row; `--format json` writes JSON lines, one object per row with
 the same keys. Rows are formatted a chunk at a time (one `%` per row over Python floats), so a
-million rows take about a second, and written as they are made: to stdout or through a
+million rows take one to two seconds, and written as they are made: to stdout or through a
 temporary file that is renamed onto the target only when complete.
 """
 
