@@ -487,7 +487,9 @@ def plot_calibration(
         str,
         typer.Option("--mode", help="per-class (one-vs-rest, a panel per class) or top-label."),
     ] = "per-class",
-    bins: Annotated[int, typer.Option("--bins", help="Equal-width probability bins.")] = 10,
+    bins: Annotated[
+        int, typer.Option("--bins", help="Equal-width probability bins (15, as evaluate's ece).")
+    ] = 15,
     fmt: PlotFormatOpt = None,
     width: WidthOpt = None,
     height: HeightOpt = None,

@@ -6,6 +6,10 @@ so a million sequences cost little more than the dataset itself.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -63,3 +67,35 @@ def predict_proba(
             out = np.empty((len(X), proba.shape[1]))
         out[lo : lo + len(proba)] = proba
     return out
+
+
+@dataclass
+class Scored:
+    """A checkpoint run over a dataset: what evaluate, predict and plot go on from."""
+
+    checkpoint: Checkpoint
+    proba: np.ndarray  # (N, K) float64 softmax rows
+    device: torch.device
+    seconds: float  # the batched forward passes alone
+
+
+def score(
+    model_path: Path,
+    ds: Dataset,
+    data_path: Path,
+    device_spec: str = "auto",
+    batch_size: int | None = None,
+    threads: int = 0,
+) -> Scored:
+    """Resolve the device, load the checkpoint, check it fits `ds`, and run it in batches."""
+    from sinecli import checkpoint, device
+
+    dev = device.resolve(device_spec)
+    ckpt = checkpoint.load(model_path)
+    check_compatible(ckpt, ds, data_path)
+    model = ckpt.model(dev)
+    batch = batch_size or default_batch(dev)
+    device.set_cpu_threads(dev, batch, ckpt.model_config.hidden, threads)
+    t0 = time.perf_counter()
+    proba = predict_proba(model, ds.X, dev, batch)
+    return Scored(ckpt, proba, dev, time.perf_counter() - t0)

@@ -61,26 +61,36 @@ LOSSES = ("log_loss", "brier_max", "coverage_error", "ranking_loss", "ece")
 ALIASES = {"f1": "f1_macro"}
 
 
-def calibration_bins(
-    y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
+def reliability(
+    confidence: np.ndarray, outcome: np.ndarray, n_bins: int = ECE_BINS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-label reliability bins: (count, mean confidence, accuracy), each of shape (n_bins,).
+    """Equal-width bins of `confidence` in [0, 1]: (count, mean confidence, mean outcome).
 
-    Bin b holds the sequences whose top probability lies in (b / n_bins, (b + 1) / n_bins]
-    (confidence 0 falls in bin 0). Empty bins have count 0 and confidence/accuracy NaN.
+    Bin b holds the confidences in (b / n_bins, (b + 1) / n_bins] (confidence 0 falls in bin
+    0), as scikit-learn's `calibration_curve` bins. Empty bins have count 0 and NaN means.
+    Shared by the ECE here and the reliability diagram of `sinecli plot calibration`.
     """
-    proba = np.asarray(proba, dtype=np.float64)
-    pred = proba.argmax(axis=1)  # (N,)
-    conf = proba[np.arange(len(proba)), pred]  # (N,)
-    correct = (pred == np.asarray(y_true)).astype(np.float64)  # (N,)
+    conf = np.asarray(confidence, dtype=np.float64).ravel()  # (N,)
+    out = np.asarray(outcome, dtype=np.float64).ravel()  # (N,)
     inner = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]  # the n_bins - 1 inner edges
     # side="left": a confidence exactly on an edge belongs to the bin below it, (lo, hi]
     index = np.searchsorted(inner, conf, side="left")  # (N,) in [0, n_bins)
     count = np.bincount(index, minlength=n_bins).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf = np.bincount(index, weights=conf, minlength=n_bins) / count
-        accuracy = np.bincount(index, weights=correct, minlength=n_bins) / count
-    return count.astype(np.int64), mean_conf, accuracy
+        mean_out = np.bincount(index, weights=out, minlength=n_bins) / count
+    return count.astype(np.int64), mean_conf, mean_out
+
+
+def calibration_bins(
+    y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-label reliability bins: (count, mean confidence, accuracy), each of shape (n_bins,)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    pred = proba.argmax(axis=1)  # (N,)
+    conf = proba[np.arange(len(proba)), pred]  # (N,)
+    correct = pred == np.asarray(y_true)  # (N,)
+    return reliability(conf, correct, n_bins)
 
 
 def expected_calibration_error(

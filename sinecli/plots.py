@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sinecli import metrics
 from sinecli.atomic import STDOUT, atomic_path, write_bytes
 from sinecli.errors import SinecliError
 
@@ -405,7 +406,9 @@ class ReliabilityBins:
         return float(np.sum(self.counts[full] * gaps) / n)
 
 
-def reliability_bins(confidence: Any, outcome: Any, n_bins: int = 10) -> ReliabilityBins:
+def reliability_bins(
+    confidence: Any, outcome: Any, n_bins: int = metrics.ECE_BINS
+) -> ReliabilityBins:
     """Bin `confidence` (probabilities in [0, 1]) and average it and `outcome` (0/1) per bin.
 
     Bins follow sklearn's `calibration_curve`: (lo, hi], the first one closed at 0.
@@ -418,14 +421,8 @@ def reliability_bins(confidence: Any, outcome: Any, n_bins: int = 10) -> Reliabi
         raise SinecliError(f"confidence and outcome differ in length: {conf.size} vs {out.size}")
     if conf.size and (not np.isfinite(conf).all() or conf.min() < 0 or conf.max() > 1):
         raise SinecliError("confidences must be probabilities in [0, 1]")
+    counts, mean_conf, accuracy = metrics.reliability(conf, out, n_bins)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.searchsorted(edges[1:-1], conf)  # (N,) bin of each sample
-    counts = np.bincount(idx, minlength=n_bins)
-    sum_conf = np.bincount(idx, weights=conf, minlength=n_bins)
-    sum_out = np.bincount(idx, weights=out, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.where(counts > 0, sum_conf / counts, np.nan)
-        accuracy = np.where(counts > 0, sum_out / counts, np.nan)
     return ReliabilityBins(edges=edges, confidence=mean_conf, accuracy=accuracy, counts=counts)
 
 
@@ -505,7 +502,7 @@ def calibration_figure(
     class_names: Sequence[str],
     *,
     mode: str = "per-class",
-    n_bins: int = 10,
+    n_bins: int = metrics.ECE_BINS,
     title: str | None = None,
     width: float | None = None,
     height: float | None = None,

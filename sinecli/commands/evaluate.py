@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +53,10 @@ def run(
     ds = dataset.load(data)
 
     # torch and scikit-learn are imported only now: usage errors above are reported quickly.
-    from sinecli import checkpoint, device, inference, metrics
+    from sinecli import device, inference, metrics
 
-    dev = device.resolve(device_spec)
-    ckpt = checkpoint.load(model_path)
-    inference.check_compatible(ckpt, ds, data)
-    model = ckpt.model(dev)
-    batch = batch_size or inference.default_batch(dev)
-    device.set_cpu_threads(dev, batch, ckpt.model_config.hidden, threads)
-    t0 = time.perf_counter()
-    proba = inference.predict_proba(model, ds.X, dev, batch)
-    seconds = time.perf_counter() - t0
+    scored = inference.score(model_path, ds, data, device_spec, batch_size, threads)
+    proba, ckpt, dev, seconds = scored.proba, scored.checkpoint, scored.device, scored.seconds
     y, n = ds.y, ds.n
     assert y is not None  # dataset.load requires labels by default
     del ds  # free X (400 MB per 10^6 sequences) before the metrics' temporaries

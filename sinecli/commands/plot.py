@@ -75,14 +75,10 @@ def _probabilities(
     if batch_size is not None and batch_size < 1:
         raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
     ds = dataset.load(data_path)
-    ckpt = _load_checkpoint(model_path)
-    from sinecli import device
-    from sinecli.inference import check_compatible, predict_proba
+    from sinecli.inference import score
 
-    check_compatible(ckpt, ds, data_path)
-    dev = device.resolve(device_spec)
-    proba = predict_proba(ckpt.model(dev), ds.X, dev, batch_size)
-    return ckpt, ds, proba
+    scored = score(model_path, ds, data_path, device_spec, batch_size)
+    return scored.checkpoint, ds, scored.proba
 
 
 def run_waves(data: Path, out: Output, *, examples: int = 1, layout: str = "overlay") -> dict:
@@ -167,7 +163,7 @@ def run_calibration(
     out: Output,
     *,
     mode: str = "per-class",
-    n_bins: int = 10,
+    n_bins: int = 15,  # sinecli.metrics.ECE_BINS, as evaluate's ece
     device_spec: str = "auto",
     batch_size: int | None = None,
 ) -> dict:

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,17 +137,10 @@ def run(
     ds = dataset.load(data, require_labels=False)
 
     # torch is imported only now: usage errors above are reported without paying for it.
-    from sinecli import checkpoint, device, inference
+    from sinecli import device, inference
 
-    dev = device.resolve(device_spec)
-    ckpt = checkpoint.load(model_path)
-    inference.check_compatible(ckpt, ds, data)
-    model = ckpt.model(dev)
-    batch = batch_size or inference.default_batch(dev)
-    device.set_cpu_threads(dev, batch, ckpt.model_config.hidden, threads)
-    t0 = time.perf_counter()
-    proba = inference.predict_proba(model, ds.X, dev, batch)
-    seconds = time.perf_counter() - t0
+    scored = inference.score(model_path, ds, data, device_spec, batch_size, threads)
+    proba, ckpt, dev, seconds = scored.proba, scored.checkpoint, scored.device, scored.seconds
     y, n = ds.y, ds.n
     del ds  # free X (400 MB per 10^6 sequences) while the rows are written
     write(output, proba, ckpt.class_names, y, fmt)
