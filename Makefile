@@ -21,7 +21,6 @@ demo: install
 	@mkdir -p $(DEMO)
 	$(BIN)/sinecli generate -o $(DEMO)/train.npz --seed 1
 	$(BIN)/sinecli generate -o $(DEMO)/test.npz --seed 2
-	@echo "demo results in $(DEMO)/: train.npz (training set), test.npz (held-out set)"
 	$(BIN)/sinecli train $(DEMO)/train.npz -o $(DEMO)/model.pt
 	$(BIN)/sinecli evaluate $(DEMO)/model.pt $(DEMO)/test.npz --out $(DEMO)/metrics.json
 	$(BIN)/sinecli predict $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/predictions.csv
@@ -29,7 +28,9 @@ demo: install
 	$(BIN)/sinecli plot loss $(DEMO)/model.pt -o $(DEMO)/loss.png --dpi 80
 	$(BIN)/sinecli plot confusion $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/confusion.png --dpi 80
 	$(BIN)/sinecli plot calibration $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/calibration.png --dpi 80
-	@echo "figures in $(DEMO)/: waves.png, loss.png, confusion.png, calibration.png (as in docs/)"
+	@echo "demo results in $(DEMO)/: train.npz and test.npz (training and held-out data),"
+	@echo "  model.pt (checkpoint), metrics.json, predictions.csv, and the figures waves.png,"
+	@echo "  loss.png, confusion.png, calibration.png (as in docs/)"
 
 test: install
 	$(BIN)/ruff check .
