@@ -374,10 +374,6 @@ DpiOpt = Annotated[
     float, typer.Option("--dpi", help="Pixels per inch (PNG size = inches x dpi).")
 ]
 TitleOpt = Annotated[str | None, typer.Option("--title", help="Figure title (default: by kind).")]
-PlotBatchOpt = Annotated[
-    int | None,
-    typer.Option("--batch-size", help="Sequences per inference batch (default: by device)."),
-]
 
 
 def _plot_output(output: Path, fmt: str | None, width: float | None, height: float | None,
@@ -465,7 +461,7 @@ def plot_confusion(
     height: HeightOpt = None,
     dpi: DpiOpt = 100.0,
     title: TitleOpt = None,
-    batch_size: PlotBatchOpt = None,
+    batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -495,7 +491,7 @@ def plot_calibration(
     height: HeightOpt = None,
     dpi: DpiOpt = 100.0,
     title: TitleOpt = None,
-    batch_size: PlotBatchOpt = None,
+    batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
