@@ -36,7 +36,7 @@ EVAL_BATCH = 4096
 class TrainConfig:
     """How to train; stored in the checkpoint. Defaults are the tuned `configs/default.toml`."""
 
-    epochs: int = 10
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 0.02
     lr_schedule: str = "cosine"  # "cosine": decay to 0 over the run's steps; or "constant"
