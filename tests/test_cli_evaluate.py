@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers_cli import assert_exit
 from helpers_model import make_workspace
 from typer.testing import CliRunner, Result
 
@@ -41,10 +42,6 @@ def evaluate(runner: CliRunner, ws: dict[str, Path], *args: str | Path,
     return runner.invoke(app, argv + [str(a) for a in args])
 
 
-def assert_exit(result: Result, code: int) -> None:
-    assert result.exit_code == code, (result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
 
 
 def test_table_on_stdout_summary_on_stderr(runner: CliRunner, ws) -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner, Result
+from helpers_cli import assert_exit, invoke
+from typer.testing import CliRunner
 
 from sinecli import __version__, dataset
-from sinecli.cli import app
 from sinecli.dataset import load
 from sinecli.generate import GenerateSpec, spec_from_mapping
 
@@ -37,15 +37,8 @@ classes = [
 """
 
 
-def invoke(runner: CliRunner, *args: str | Path) -> Result:
-    return runner.invoke(app, [str(a) for a in args])
 
 
-def assert_exit(result: Result, code: int) -> None:
-    """Exit `code` without an uncaught exception or a traceback in the output."""
-    assert result.exit_code == code, (result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
 
 
 def npz_files(folder: Path) -> list[str]:

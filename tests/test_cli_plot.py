@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_cli import assert_exit, invoke
 from matplotlib.image import imread
 from typer.testing import CliRunner, Result
 
 from sinecli import checkpoint, dataset
-from sinecli.cli import app
 from sinecli.generate import ClassSpec, GenerateSpec, make_dataset
 
 CLASSES = (ClassSpec("fast", frequency=4.0), ClassSpec("tall", amplitude=2.0, frequency=4.0),
@@ -38,14 +38,8 @@ def make(path: Path, classes: tuple[ClassSpec, ...] = CLASSES, points: int = 16,
     return path
 
 
-def invoke(runner: CliRunner, *args: str | Path) -> Result:
-    return runner.invoke(app, [str(a) for a in args])
 
 
-def assert_exit(result: Result, code: int) -> None:
-    assert result.exit_code == code, (result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_cli import assert_exit
 from helpers_model import make_workspace
 from typer.testing import CliRunner, Result
 
@@ -32,10 +33,6 @@ def predict(runner: CliRunner, ws: dict[str, Path], *args: str | Path,
     return runner.invoke(app, argv + [str(a) for a in args])
 
 
-def assert_exit(result: Result, code: int) -> None:
-    assert result.exit_code == code, (result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
 
 
 def read_csv(text: str) -> tuple[list[str], list[dict[str, str]]]:

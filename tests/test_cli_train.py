@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers_cli import assert_exit, invoke
 from typer.testing import CliRunner, Result
 
 from sinecli import __version__, checkpoint, dataset
@@ -75,15 +76,8 @@ def data(data_dir: Path) -> Path:
     return data_dir / "data.npz"
 
 
-def invoke(runner: CliRunner, *args: str | Path) -> Result:
-    return runner.invoke(app, [str(a) for a in args])
 
 
-def assert_exit(result: Result, code: int) -> None:
-    """Exit `code` without an uncaught exception or a traceback in the output."""
-    assert result.exit_code == code, (result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
 
 
 def error_line(result: Result) -> str:

@@ -17,9 +17,8 @@ from unittest import mock
 
 import torch
 import typer.main
+from helpers_cli import invoke as invoke  # re-exported for the reliability tests
 from typer.testing import CliRunner, Result
-
-from sinecli.cli import app
 
 PER_CLASS = 8
 POINTS = 20
@@ -62,10 +61,6 @@ class Runner(CliRunner):
     def invoke(self, app: typer.Typer, *args: Any, **kwargs: Any) -> Result:
         with mock.patch("typer.testing._get_command", _command):
             return super().invoke(app, *args, **kwargs)
-
-
-def invoke(runner: CliRunner, *args: object) -> Result:
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def temp_files(folder: Path) -> list[str]:
