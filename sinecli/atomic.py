@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -35,6 +36,19 @@ def check_writable(target: str | Path, what: str = "output") -> Path:
 
 
 @contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold SIGINT back for a few statements; it is delivered (and raised) right after."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no masks, a tiny window remains
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
 def atomic_path(target: str | Path, what: str = "output") -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds.
 
@@ -42,13 +56,17 @@ def atomic_path(target: str | Path, what: str = "output") -> Iterator[Path]:
     is left exactly as it was.
     """
     path = check_writable(target, what)
+    tmp: Path | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise SinecliError(f"{what} {path}: cannot write: {exc.strerror}") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+        with _sigint_deferred():  # no Ctrl-C between creating the file and knowing its name
+            try:
+                fd, tmp_name = tempfile.mkstemp(
+                    dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+                )
+            except OSError as exc:
+                raise SinecliError(f"{what} {path}: cannot write: {exc.strerror}") from exc
+            tmp = Path(tmp_name)
+            os.close(fd)
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -58,8 +76,9 @@ def atomic_path(target: str | Path, what: str = "output") -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise
 
 
