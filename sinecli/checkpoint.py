@@ -29,7 +29,8 @@ from sinecli.models import ModelConfig, build, config_from_dict
 from sinecli.models import validate as validate_model
 
 FORMAT = "sinecli.checkpoint"
-FORMAT_VERSION = 1
+#: 2 added the model's `patch`; version 1 files (one point a step) still load.
+FORMAT_VERSION = 2
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "model_config": dict,
     "state_dict": dict,

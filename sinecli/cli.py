@@ -205,6 +205,9 @@ def train(
         bool | None, typer.Option("--bidirectional/--unidirectional", help="Read both ways.")
     ] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout between layers.")] = None,
+    patch: Annotated[
+        int | None, typer.Option(help="Consecutive points read per recurrent step (default 4).")
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option(help="Epochs to train (in all, with --resume).")
     ] = None,
@@ -250,7 +253,7 @@ def train(
     from sinecli.commands.train import run
 
     model_flags = dict(kind=model, hidden=hidden, layers=layers, bidirectional=bidirectional,
-                       dropout=dropout)
+                       dropout=dropout, patch=patch)
     train_flags = dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
                        optimizer=optimizer,
                        grad_clip=grad_clip, val_fraction=val_fraction, patience=patience,

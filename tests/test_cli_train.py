@@ -120,7 +120,7 @@ def test_checkpoint_holds_the_documented_payload(
     assert p["sinecli_version"] == __version__
     assert p["torch_version"] == str(torch.__version__)
     assert p["model_config"] == {"kind": "gru", "hidden": 4, "layers": 1, "bidirectional": False,
-                                 "dropout": 0.0, "seq_len": 20, "num_classes": 3}
+                                 "dropout": 0.0, "patch": 4, "seq_len": 20, "num_classes": 3}
     assert p["class_names"] == ["sin_10hz", "sin_10hz_x2", "sin_5hz"]
     assert p["train_config"] == TrainConfig(epochs=2, batch_size=8, seed=5).to_dict()
     assert p["seed"] == 5 and p["epoch"] == 2 and p["best_epoch"] in (1, 2)
@@ -167,7 +167,8 @@ def test_checkpoint_rebuilds_the_model_trained_in_memory(
 @pytest.mark.parametrize("kind", ["gru", "notebook"])
 def test_save_and_load_round_trip(tmp_path: Path, kind: str) -> None:
     ds = make_dataset(GenerateSpec(samples_per_class=4, points=12, seed=3))
-    payload = fit(ds, ModelConfig(kind=kind, hidden=5), TrainConfig(epochs=1, val_fraction=0),
+    model_cfg = ModelConfig(kind=kind, hidden=5, patch=1 if kind == "notebook" else 4)
+    payload = fit(ds, model_cfg, TrainConfig(epochs=1, val_fraction=0),
                   torch.device("cpu"))
     model = build(config_from_dict(payload["model_config"]))
     model.load_state_dict(payload["state_dict"])
@@ -179,6 +180,34 @@ def test_save_and_load_round_trip(tmp_path: Path, kind: str) -> None:
     with torch.no_grad():
         assert torch.equal(rebuilt(X), model(X))
     assert states_equal(rebuilt.state_dict(), model.state_dict())
+
+
+def test_a_format_1_checkpoint_still_loads_as_one_point_a_step(tmp_path: Path) -> None:
+    """Before format 2 a model read one point a step and its config had no `patch`."""
+    ds = make_dataset(GenerateSpec(samples_per_class=4, points=12, seed=3))
+    payload = fit(ds, ModelConfig(hidden=5, patch=1), TrainConfig(epochs=1, val_fraction=0),
+                  torch.device("cpu"))
+    new, old = tmp_path / "new.pt", tmp_path / "old.pt"
+    checkpoint.save(new, payload)
+    legacy = load_raw(new)
+    legacy["format_version"] = 1
+    del legacy["model_config"]["patch"]
+    torch.save(legacy, old)
+    X = torch.from_numpy(ds.X)
+    with torch.no_grad():
+        assert torch.equal(checkpoint.load(old).model()(X), checkpoint.load(new).model()(X))
+    assert checkpoint.load(old).model_config.patch == 1
+
+
+def test_patch_flag_sets_the_steps_the_model_reads(
+    runner: CliRunner, data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "m.pt"
+    result = invoke(runner, "train", data, "-o", out, "--patch", "5", "--hidden", "4",
+                    "--epochs", "1", "-q")
+    assert_exit(result, 0)
+    model = checkpoint.load(out).model()
+    assert model.cfg.patch == 5 and model.rnn.input_size == 5
 
 
 # --- resume -------------------------------------------------------------------------------------
@@ -423,6 +452,8 @@ USAGE_ERRORS = [
     ("data.npz", ["--epochs", "0"], "epochs"),
     ("data.npz", ["--hidden", "0"], "hidden"),
     ("data.npz", ["--model", "notebook", "--layers", "2"], "notebook"),
+    ("data.npz", ["--model", "notebook", "--patch", "4"], "patch 1"),
+    ("data.npz", ["--patch", "0"], "patch"),
     ("data.npz", ["--dropout", "1"], "dropout"),
     ("data.npz", ["--device", "tpu"], "--device"),
     ("data.npz", ["--device", "cpu:1"], "--device"),
@@ -516,6 +547,13 @@ def test_print_config_prints_the_resolved_toml(runner: CliRunner, tmp_path: Path
     assert leftovers(tmp_path) == []
 
 
+def test_the_notebook_cell_reads_one_point_a_step_unless_told_otherwise(
+    runner: CliRunner,
+) -> None:
+    assert printed_config(runner)["model"]["patch"] == 4
+    assert printed_config(runner, "--model", "notebook")["model"]["patch"] == 1
+
+
 def test_printed_config_reads_back_to_the_same_run(runner: CliRunner, tmp_path: Path) -> None:
     flags = ("--model", "lstm", "--layers", "2", "--dropout", "0.25", "--epochs", "3",
              "--optimizer", "sgd", "--val-fraction", "0.3", "--patience", "2", "--seed", "9")
@@ -544,7 +582,7 @@ def test_default_toml_is_the_dataclass_defaults(runner: CliRunner) -> None:
 def test_notebook_preset_is_the_notebooks_protocol(runner: CliRunner) -> None:
     doc = printed_config(runner, "-c", CONFIGS / "notebook.toml")
     model, train = doc["model"], doc["train"]
-    assert model["kind"] == "notebook" and model["hidden"] == 128
+    assert model["kind"] == "notebook" and model["hidden"] == 128 and model["patch"] == 1
     assert train["optimizer"] == "sgd" and train["lr"] == 0.005 and train["momentum"] == 0
     assert train["batch_size"] == 1 and train["sampling"] == "replacement"
     assert train["epochs"] * train["steps_per_epoch"] == 1000

@@ -8,6 +8,7 @@ per-sequence normalisation (amplitude is what separates sin_10hz from sin_10hz_x
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -39,10 +40,13 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def make(kind: str = "gru", seed: int = 0, hidden: int = 6, **kwargs: Any) -> Any:
-    """A freshly initialised model (seeded) for sequences of length T and K classes."""
+def make(kind: str = "gru", seed: int = 0, hidden: int = 6, patch: int = 1, **kwargs: Any
+         ) -> Any:
+    """A freshly initialised model (seeded) for sequences of length T and K classes, reading
+    one point a step unless `patch` says otherwise."""
     torch.manual_seed(seed)
-    return build(ModelConfig(kind=kind, hidden=hidden, seq_len=T, num_classes=K, **kwargs))
+    return build(ModelConfig(kind=kind, hidden=hidden, patch=patch, seq_len=T, num_classes=K,
+                             **kwargs))
 
 
 def waves(batch: int, length: int = T, seed: int = 1, dtype: torch.dtype = torch.float32
@@ -145,6 +149,41 @@ def test_config_round_trips_through_a_plain_dict() -> None:
     assert config_from_dict({**plain, "future": 1}) == cfg
 
 
+def test_a_config_without_patch_reads_one_point_a_step() -> None:
+    """Checkpoints written before `patch` existed hold models that read one point a step."""
+    plain = ModelConfig(patch=4).to_dict()
+    del plain["patch"]
+    assert config_from_dict(plain).patch == 1
+    assert ModelConfig().patch == 4  # while new models default to 4
+
+
+# --- patches ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "rnn"])
+@pytest.mark.parametrize("patch", [2, 3, T])
+def test_a_patch_is_consecutive_points_read_in_one_step(kind: str, patch: int) -> None:
+    assert T % patch == 0
+    model = make(kind, patch=patch).eval()
+    assert model.rnn.input_size == patch
+    x = waves(3)
+    steps = model.normalise(x).reshape(3, T // patch, patch)  # (B, T / p, p), in time order
+    seq, _ = model.rnn(steps)
+    torch.testing.assert_close(model(x), model.head(seq[:, -1]))
+
+
+@pytest.mark.parametrize("patch", [5, 7, T + 1])
+def test_a_ragged_length_is_padded_with_zeros_in_front(patch: int) -> None:
+    """T = 12 in patches of 5: 3 zeros (the scaled mean) in front, then 3 whole patches."""
+    model = make("gru", patch=patch).eval()
+    x = waves(2)
+    pad = -T % patch
+    padded = torch.cat([torch.zeros(2, pad), model.normalise(x)], dim=1)
+    seq, _ = model.rnn(padded.reshape(2, -1, patch))
+    assert seq.shape[1] == math.ceil(T / patch)
+    torch.testing.assert_close(model(x), model.head(seq[:, -1]))
+
+
 @pytest.mark.parametrize(
     ("changes", "fragment"),
     [
@@ -153,9 +192,11 @@ def test_config_round_trips_through_a_plain_dict() -> None:
         ({"layers": 0}, "layers"),
         ({"dropout": 1.0}, "dropout"),
         ({"dropout": -0.1}, "dropout"),
-        ({"kind": "notebook", "layers": 2}, "notebook"),
-        ({"kind": "notebook", "bidirectional": True}, "notebook"),
-        ({"kind": "notebook", "dropout": 0.2}, "notebook"),
+        ({"kind": "notebook", "patch": 1, "layers": 2}, "notebook"),
+        ({"kind": "notebook", "patch": 1, "bidirectional": True}, "notebook"),
+        ({"kind": "notebook", "patch": 1, "dropout": 0.2}, "notebook"),
+        ({"kind": "notebook"}, "patch 1"),
+        ({"patch": 0}, "patch"),
         ({"num_classes": 1}, "num_classes"),
         ({"seq_len": 1}, "seq_len"),
     ],
@@ -215,7 +256,7 @@ def notebook_evaluate(cell: NotebookCell, row: torch.Tensor) -> torch.Tensor:
 def notebook_pair(length: int = 20, hidden: int = 8, seed: int = 0
                   ) -> tuple[NotebookRNN, NotebookCell]:
     torch.manual_seed(seed)
-    model = NotebookRNN(ModelConfig(kind="notebook", hidden=hidden, seq_len=length,
+    model = NotebookRNN(ModelConfig(kind="notebook", hidden=hidden, patch=1, seq_len=length,
                                     num_classes=3)).double()
     cell = NotebookCell(length, hidden, 3).double()
     cell.i2h.load_state_dict(model.i2h.state_dict())

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from sinecli.dataset import Dataset
 from sinecli.errors import SinecliError
@@ -78,7 +80,7 @@ LEARNS = {
 def test_each_model_kind_learns(tiny: Dataset, kind: str) -> None:
     lr, batch, ratio = LEARNS[kind]
     cfg = TrainConfig(epochs=5, batch_size=batch, lr=lr, val_fraction=0, seed=0)
-    payload = fit(tiny, ModelConfig(kind=kind, hidden=6), cfg, CPU)
+    payload = fit(tiny, ModelConfig(kind=kind, hidden=6, patch=1), cfg, CPU)
     losses = payload["history"]["train_loss"]
     assert len(losses) == 5 and all(math.isfinite(v) for v in losses)
     assert losses[-1] < ratio * losses[0], losses
@@ -129,7 +131,7 @@ def test_fit_leaves_the_callers_rng_alone(tiny: Dataset) -> None:
 def test_divergence_is_a_clear_error(tiny: Dataset) -> None:
     cfg = TrainConfig(epochs=3, lr=1e6, optimizer="sgd", grad_clip=0, val_fraction=0)
     with pytest.raises(SinecliError, match=r"diverged.*--lr"):
-        fit(tiny, ModelConfig(kind="notebook", hidden=6), cfg, CPU)
+        fit(tiny, ModelConfig(kind="notebook", hidden=6, patch=1), cfg, CPU)
 
 
 def test_labels_are_required(tiny: Dataset) -> None:
@@ -142,7 +144,7 @@ def test_notebook_style_step_log(tiny: Dataset) -> None:
     """log_every records the mean loss of each window of steps, numbered across epochs."""
     cfg = TrainConfig(epochs=2, batch_size=1, sampling="replacement", steps_per_epoch=6,
                       log_every=2, val_fraction=0, optimizer="sgd", lr=0.005, grad_clip=0)
-    payload = fit(tiny, ModelConfig(kind="notebook", hidden=4), cfg, CPU)
+    payload = fit(tiny, ModelConfig(kind="notebook", hidden=4, patch=1), cfg, CPU)
     h = payload["history"]
     assert h["step"] == [2, 4, 6, 8, 10, 12]
     assert len(h["step_loss"]) == 6 and all(v > 0 for v in h["step_loss"])
@@ -164,6 +166,33 @@ def test_split_is_stratified_disjoint_and_complete(val_fraction: float) -> None:
     for part in (train_idx, val_idx):
         share = np.bincount(y[part], minlength=3) / len(part)
         np.testing.assert_allclose(share, [1 / 6, 2 / 6, 3 / 6], atol=0.02)
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts=st.lists(st.integers(2, 60), min_size=2, max_size=6),
+       fraction=st.floats(0.05, 0.6), seed=st.integers(0, 2**40))
+def test_split_shares_out_each_class_in_proportion(
+    counts: list[int], fraction: float, seed: int
+) -> None:
+    y = np.repeat(np.arange(len(counts)), counts)
+    n_val = math.ceil(fraction * len(y))
+    assume(len(counts) <= n_val <= len(y) - len(counts))
+    train_idx, val_idx = split(y, fraction, seed)
+    got = np.bincount(y[val_idx], minlength=len(counts))
+    exact = np.array(counts) * n_val / len(y)
+    assert got.sum() == n_val and np.all(np.abs(got - exact) < 1)
+    assert np.array_equal(np.union1d(train_idx, val_idx), np.arange(len(y)))
+
+
+@pytest.mark.parametrize("counts", [[20, 40, 60], [7, 3, 11, 5], [50, 4, 6]])
+def test_split_class_counts_match_sklearns_to_within_one(counts: list[int]) -> None:
+    from sklearn.model_selection import train_test_split
+
+    y = np.repeat(np.arange(len(counts)), counts)
+    _, val_idx = split(y, 0.3, seed=0)
+    _, sk_val = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=0)
+    ours, theirs = np.bincount(y[val_idx]), np.bincount(y[sk_val], minlength=len(counts))
+    assert ours.sum() == theirs.sum() and np.abs(ours - theirs).max() <= 1
 
 
 def test_split_depends_on_the_seed_only() -> None:
@@ -295,7 +324,8 @@ def test_early_stopping_keeps_the_best_epochs_weights(tiny: Dataset) -> None:
     epochs, patience = 30, 2
     cfg = TrainConfig(epochs=epochs, batch_size=8, lr=0.3, val_fraction=0.3, patience=patience,
                       checkpoint_every=1, seed=0)
-    final, snapshots = run_capturing(tiny, cfg, ModelConfig(kind="gru", hidden=6))
+    # one point a step: with patches this set is learnt too smoothly to overfit in 30 epochs
+    final, snapshots = run_capturing(tiny, cfg, ModelConfig(kind="gru", hidden=6, patch=1))
     h = final["history"]
     ran = final["epoch"]
     assert ran < epochs, h["val_loss"]

@@ -17,7 +17,7 @@ from sinecli.train import TrainConfig
 from sinecli.train import validate as validate_train
 
 #: Model fields a user sets; seq_len and num_classes always come from the data.
-MODEL_KEYS = ("kind", "hidden", "layers", "bidirectional", "dropout")
+MODEL_KEYS = ("kind", "hidden", "layers", "bidirectional", "dropout", "patch")
 #: What `--resume` may change; anything else must match the checkpoint it continues.
 RESUMABLE = {"epochs", "patience", "checkpoint_every"}
 
@@ -35,9 +35,10 @@ def resolve(
     if unknown:
         raise SinecliError(f"{where} [model]: unknown key {unknown[0]!r} "
                            f"(known: {', '.join(MODEL_KEYS)})")
-    model_cfg = config.build(
-        ModelConfig, config.merge(model_table, model_flags), f"{where} [model]"
-    )
+    model_values = config.merge(model_table, model_flags)
+    if model_values.get("kind") == "notebook":  # the notebook's cell reads one point a step
+        model_values.setdefault("patch", 1)
+    model_cfg = config.build(ModelConfig, model_values, f"{where} [model]")
     train_cfg = config.build(
         TrainConfig, config.merge(config.table(config_path, "train"), train_flags),
         f"{where} [train]",

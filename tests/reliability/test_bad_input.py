@@ -23,6 +23,7 @@ import torch
 from helpers_data import meta_array, write_npz, write_zip
 from typer.testing import CliRunner
 
+from sinecli.checkpoint import FORMAT_VERSION as CHECKPOINT_VERSION
 from sinecli.dataset import FORMAT_VERSION as DATASET_VERSION
 
 from .support import (
@@ -272,7 +273,7 @@ MODEL_CASES: dict[str, Case] = {
     "other-format": Case(_saved(lambda p: {"state_dict": p["state_dict"], "epoch": 2,
                                            "pytorch-lightning_version": "2.0.0"}),
                          "not a sinecli checkpoint"),
-    "newer-version": Case(_checkpoint(_set(format_version=2)), "newer"),
+    "newer-version": Case(_checkpoint(_set(format_version=CHECKPOINT_VERSION + 1)), "newer"),
     "version-not-int": Case(_checkpoint(_set(format_version="1")), "format version|format_version"),
     "version-zero": Case(_checkpoint(_set(format_version=0)), "format version|format_version"),
     "missing-state_dict": Case(_checkpoint(_drop("state_dict")), "state_dict"),
