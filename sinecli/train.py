@@ -143,9 +143,11 @@ def fit_scaling(X: np.ndarray) -> tuple[float, float]:
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    from sinecli import optim
+
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(
+        return optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
 
@@ -218,7 +220,9 @@ def fit(
     try:
         return _fit(ds, model_cfg, cfg, device, resume, reporter, on_checkpoint)
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        # only when changed: each call imports torch._inductor (about 1.5 s, once per process)
+        if torch.are_deterministic_algorithms_enabled() != was_deterministic:
+            torch.use_deterministic_algorithms(was_deterministic)
 
 
 def _fit(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from typer.testing import CliRunner, Result
@@ -19,3 +23,34 @@ def assert_exit(result: Result, code: int) -> None:
     assert result.exit_code == code, (result.output, result.exception)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output
+
+
+#: What the light commands must never import (each costs a second or more).
+HEAVY = ("torch", "matplotlib", "sklearn")
+
+_PROBE = """\
+import json, sys
+watch = json.loads(sys.argv[2])
+sys.argv = ["sinecli", *json.loads(sys.argv[1])]
+from sinecli.cli import main
+try:
+    main()
+    code = 0
+except SystemExit as exc:
+    code = exc.code
+print("PROBE " + json.dumps({"code": code, "heavy": [m for m in watch if m in sys.modules]}))
+"""
+
+
+def probe(args: Sequence[str | Path], cwd: Path, watch: Sequence[str] = HEAVY
+          ) -> dict[str, object]:
+    """Run `sinecli ARGS` in a fresh interpreter: its exit code and which `watch` modules
+    it imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps([str(a) for a in args]), json.dumps(watch)],
+        capture_output=True, text=True, cwd=cwd, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert len(lines) == 1, proc.stdout
+    return json.loads(lines[0][len("PROBE "):])

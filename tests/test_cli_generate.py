@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_cli import assert_exit, invoke
+from helpers_cli import assert_exit, invoke, probe
 from typer.testing import CliRunner
 
 from sinecli import __version__, dataset
@@ -431,32 +431,6 @@ def test_python_dash_m_version(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"sinecli {__version__}"
-
-
-IMPORT_PROBE = """\
-import json, sys
-sys.argv = ["sinecli", *json.loads(sys.argv[1])]
-from sinecli.cli import main
-try:
-    main()
-    code = 0
-except SystemExit as exc:
-    code = exc.code
-heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "matplotlib", "sklearn"})
-print("PROBE " + json.dumps({"code": code, "heavy": heavy}))
-"""
-
-
-def probe(args: list[str], cwd: Path) -> dict[str, object]:
-    """Run the CLI in a fresh interpreter; report its exit code and heavy modules imported."""
-    proc = subprocess.run(
-        [sys.executable, "-c", IMPORT_PROBE, json.dumps(args)],
-        capture_output=True, text=True, cwd=cwd, timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert len(lines) == 1, proc.stdout
-    return json.loads(lines[0][len("PROBE "):])
 
 
 def test_generate_does_not_import_heavy_libraries(runner: CliRunner, tmp_path: Path) -> None:

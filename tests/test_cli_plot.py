@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_cli import assert_exit, invoke
+from helpers_cli import assert_exit, invoke, probe
 from matplotlib.image import imread
 from typer.testing import CliRunner, Result
 
@@ -274,28 +274,6 @@ def test_plots_without_a_display(files: dict[str, Path], tmp_path: Path,
     )
     assert proc.returncode == 0, proc.stderr
     assert imread(out).shape[:2] == (60, 90)
-
-
-IMPORT_PROBE = """\
-import json, sys
-sys.argv = ["sinecli", *json.loads(sys.argv[1])]
-from sinecli.cli import main
-try:
-    main()
-    code = 0
-except SystemExit as exc:
-    code = exc.code
-print("PROBE " + json.dumps({"code": code, "heavy": sorted(
-    {m.split(".")[0] for m in sys.modules} & {"torch", "matplotlib", "sklearn"})}))
-"""
-
-
-def probe(args: list[str], cwd: Path) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE, json.dumps(args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE ")]
-    return json.loads(line[len("PROBE "):])
 
 
 def test_other_commands_do_not_import_matplotlib(tmp_path: Path) -> None:
