@@ -64,7 +64,8 @@ def run(
     result["gates"] = check_gates(gates, result)
     result.update(model=str(model_path), data=str(data), device=str(dev))
     if not quiet:
-        print(f"evaluated {model_path} on {data}: {n} sequences on {device.describe(dev)} in "
+        on = device.describe(dev, scored.workers)
+        print(f"evaluated {model_path} on {data}: {n} sequences on {on} in "
               f"{seconds:.2f}s ({n / max(seconds, 1e-9):,.0f} sequences/s)", file=sys.stderr)
     if out is not None:
         write_text(out, to_json(result), "--out")

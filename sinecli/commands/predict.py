@@ -155,6 +155,7 @@ def run(
     if not quiet:
         where = "stdout" if str(output) == STDOUT else str(output)
         acc = "" if y is None else f", accuracy {summary['accuracy']:.4f}"
-        print(f"predicted {n} sequences on {device.describe(dev)} in {seconds:.2f}s; wrote "
+        on = device.describe(dev, scored.workers)
+        print(f"predicted {n} sequences on {on} in {seconds:.2f}s; wrote "
               f"{fmt} to {where}{acc}", file=sys.stderr)
     return summary
