@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ FORMAT_VERSION = 1
 REQUIRED = ("X", "t", "class_names", "meta")
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _FINITE_CHUNK = 1 << 16  # rows checked for NaN/inf at a time, to bound temporary memory
+#: Stored members at least this large are memory-mapped rather than copied (see
+#: _map_stored_members); the reliability tests set it to 0 to put every file through that path.
+MAP_MIN_BYTES = 1 << 20
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # a zip member's local file header (30 bytes)
+_NPY_HEADER_MAX = 1 << 17  # numpy refuses .npy headers over 10,000 bytes by default
 
 
 @dataclass
@@ -110,9 +116,10 @@ def _read_arrays(p: Path) -> dict[str, np.ndarray]:
     if not _is_zip(p):
         raise SinecliError(f"dataset {p}: not a .npz archive (empty, truncated or another format)")
     _check_member_sizes(p)
+    mapped = _map_stored_members(p)
     try:
         with np.load(p, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+            arrays = {key: mapped[key] if key in mapped else npz[key] for key in npz.files}
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise SinecliError(
@@ -163,6 +170,58 @@ def _check_member_sizes(p: Path) -> None:
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error,
             NotImplementedError) as exc:
         raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
+
+
+def _map_stored_members(p: Path) -> dict[str, np.ndarray]:
+    """Large members stored uncompressed, as copy-on-write memory maps of the file.
+
+    Copying X out of the archive is mostly page faults on the fresh copy: 1.0-1.6 s for
+    10^6 x 100 on a 2-core machine, against 0.2 s to map it and check its CRC (which touches
+    every page once). The arrays are private and writable; sinecli's writers replace files
+    atomically, so a mapped file never changes under a running command. Members that cannot
+    be mapped (compressed, small, object or empty arrays) are left to np.load.
+    """
+    out: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(p) as zf, open(p, "rb") as fh:
+            for info in zf.infolist():
+                if (info.compress_type != zipfile.ZIP_STORED or info.file_size < MAP_MIN_BYTES
+                        or not info.filename.endswith(".npy")):
+                    continue
+                fh.seek(info.header_offset)
+                local = fh.read(_LOCAL_HEADER.size)
+                if len(local) < _LOCAL_HEADER.size:
+                    raise SinecliError(f"dataset {p}: truncated archive")
+                *_, name_len, extra_len = _LOCAL_HEADER.unpack(local)
+                start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+                array = _map_npy(p, start, info)
+                if array is not None:
+                    out[info.filename[: -len(".npy")]] = array
+    except SinecliError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, struct.error) as exc:
+        raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
+    return out
+
+
+def _map_npy(p: Path, start: int, info: zipfile.ZipInfo) -> np.ndarray | None:
+    """The .npy member at byte `start` of `p`, mapped and CRC-checked (None: not mappable)."""
+    raw = np.memmap(p, dtype=np.uint8, mode="c", offset=start, shape=(info.file_size,))
+    if zlib.crc32(raw.data) != info.CRC:
+        raise SinecliError(f"dataset {p}: member {info.filename!r} is corrupt (CRC mismatch)")
+    head = io.BytesIO(raw[: _NPY_HEADER_MAX].tobytes())
+    version = np.lib.format.read_magic(head)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, fortran_order, dtype = read_header(head)
+    count = int(np.prod(shape, dtype=np.int64))
+    if dtype.hasobject or dtype.itemsize == 0 or count == 0:
+        return None
+    if head.tell() + count * dtype.itemsize > info.file_size:
+        raise SinecliError(f"dataset {p}: member {info.filename!r} is truncated "
+                           f"(its header claims shape {shape})")
+    return np.ndarray(shape, dtype=dtype, buffer=raw, offset=head.tell(),
+                      order="F" if fortran_order else "C")
 
 
 def _all_finite(X: np.ndarray) -> bool:

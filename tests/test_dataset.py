@@ -229,6 +229,63 @@ def test_bit_flip_in_stored_member_fails_the_crc(tmp_path: Path) -> None:
     _rejects(path)
 
 
+# --- large members are memory-mapped --------------------------------------------------------
+
+
+def _mapped(array: np.ndarray) -> bool:
+    base: object = array
+    while isinstance(base, np.ndarray):
+        if isinstance(base, np.memmap):
+            return True
+        base = base.base
+    return False
+
+
+@pytest.mark.parametrize("fortran", [False, True])
+def test_mapped_and_copied_reads_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       fortran: bool) -> None:
+    arrays = valid_arrays(per_class=30, points=50)
+    arrays["X"] = np.random.default_rng(0).normal(size=arrays["X"].shape).astype(np.float32)
+    if fortran:
+        arrays["X"] = np.asfortranarray(arrays["X"])
+    path = write_npz(tmp_path / "d.npz", **arrays)  # np.savez: stored members
+    copied = load(path)
+    assert not _mapped(copied.X)  # 24 kB: under MAP_MIN_BYTES
+    monkeypatch.setattr(dataset, "MAP_MIN_BYTES", 0)
+    mapped = load(path)
+    assert _mapped(mapped.X) and type(mapped.X) is np.ndarray
+    assert mapped.X.flags.writeable  # private copy-on-write: torch.from_numpy does not warn
+    mapped.X[0, 0] += 1.0
+    assert load(path).X[0, 0] == arrays["X"][0, 0]  # and the file is untouched
+    assert np.array_equal(load(path).X, arrays["X"]) and np.array_equal(copied.X, arrays["X"])
+    assert np.array_equal(mapped.y, copied.y) and mapped.class_names == copied.class_names
+
+
+def test_a_bit_flip_in_a_mapped_member_fails_the_crc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dataset, "MAP_MIN_BYTES", 0)
+    full = tmp_path / "full.npz"
+    save(full, _small_dataset())
+    data = bytearray(full.read_bytes())
+    with zipfile.ZipFile(full) as zf:
+        info = zf.getinfo("X.npy")
+    data[info.header_offset + info.compress_size] ^= 0x01  # a byte of X's last value
+    path = tmp_path / "flipped.npz"
+    path.write_bytes(bytes(data))
+    _rejects(path, "X.npy", "CRC")
+
+
+def test_compressed_members_are_read_not_mapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dataset, "MAP_MIN_BYTES", 0)
+    path = tmp_path / "c.npz"
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **valid_arrays(per_class=3, points=10))
+    assert not _mapped(load(path).X)
+
+
 def test_corrupt_compressed_member(tmp_path: Path) -> None:
     full = tmp_path / "full.npz"
     arrays = valid_arrays(per_class=20, points=40)

@@ -39,8 +39,13 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 @pytest.fixture(autouse=True)
 def _isolated_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """One intra-op thread (tiny models; much faster on a busy 2-core box); undo the global
-    switch `--deterministic` flips; never inherit SINECLI_DEBUG from the caller's shell."""
+    switch `--deterministic` flips; never inherit SINECLI_DEBUG from the caller's shell.
+
+    Every stored dataset member is memory-mapped, however small, so that each bad file here
+    goes through the mapping reader that large files take (tests/test_dataset.py's bad files
+    go through the copying one)."""
     monkeypatch.delenv("SINECLI_DEBUG", raising=False)
+    monkeypatch.setattr(dataset, "MAP_MIN_BYTES", 0)
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
