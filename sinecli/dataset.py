@@ -108,49 +108,56 @@ def sha256(path: str | Path) -> str:
 
 
 def _read_arrays(p: Path) -> dict[str, np.ndarray]:
-    """Open the archive and read every member, turning any parse failure into a SinecliError."""
+    """Open the archive and read every member, turning any parse failure into a SinecliError.
+
+    Everything is read through one open file, so a writer that replaces the file meanwhile
+    (atomically, as sinecli's do) cannot mix two versions of it.
+    """
     if not p.exists():
         raise SinecliError(f"dataset {p}: no such file")
     if p.is_dir():
         raise SinecliError(f"dataset {p}: is a directory, expected a .npz file")
-    if not _is_zip(p):
-        raise SinecliError(f"dataset {p}: not a .npz archive (empty, truncated or another format)")
-    _check_member_sizes(p)
-    mapped = _map_stored_members(p)
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            arrays = {key: mapped[key] if key in mapped else npz[key] for key in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
+    with open(p, "rb") as fh:
+        if not _is_zip(fh):
             raise SinecliError(
-                f"dataset {p}: holds a pickled (object) array, refused for safety"
-            ) from exc
-        raise SinecliError(f"dataset {p}: corrupt archive: {exc}") from exc
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, zlib.error,
-            NotImplementedError) as exc:  # NotImplementedError: a damaged "zip version" field
-        raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
-    except MemoryError as exc:  # a damaged header can claim an absurd shape
-        raise SinecliError(f"dataset {p}: corrupt archive: an array header claims more "
-                           "memory than this machine has") from exc
+                f"dataset {p}: not a .npz archive (empty, truncated or another format)")
+        _check_member_sizes(p, fh)
+        mapped = _map_stored_members(p, fh)
+        fh.seek(0)
+        try:
+            with np.load(fh, allow_pickle=False) as npz:
+                arrays = {key: mapped[key] if key in mapped else npz[key] for key in npz.files}
+        except ValueError as exc:
+            if "pickle" in str(exc).lower():
+                raise SinecliError(
+                    f"dataset {p}: holds a pickled (object) array, refused for safety"
+                ) from exc
+            raise SinecliError(f"dataset {p}: corrupt archive: {exc}") from exc
+        except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, zlib.error,
+                NotImplementedError) as exc:  # NotImplementedError: a damaged "zip version"
+            raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
+        except MemoryError as exc:  # a damaged header can claim an absurd shape
+            raise SinecliError(f"dataset {p}: corrupt archive: an array header claims more "
+                               "memory than this machine has") from exc
     for key, value in arrays.items():
         if not isinstance(value, np.ndarray):
             raise SinecliError(f"dataset {p}: member {key!r} is not a .npy array")
     return arrays
 
 
-def _is_zip(p: Path) -> bool:
+def _is_zip(fh: IO[bytes]) -> bool:
     """`zipfile.is_zipfile`, with a damaged end record meaning "no" rather than an exception."""
     try:
-        return zipfile.is_zipfile(p)
+        return zipfile.is_zipfile(fh)
     except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError):
         return False
 
 
-def _check_member_sizes(p: Path) -> None:
+def _check_member_sizes(p: Path, fh: IO[bytes]) -> None:
     """Reject members whose header claims more data than the member holds, before numpy
     allocates that much (a 100-byte file must not ask for terabytes)."""
     try:
-        with zipfile.ZipFile(p) as zf:
+        with zipfile.ZipFile(fh) as zf:
             for info in zf.infolist():
                 if not info.filename.endswith(".npy"):
                     continue
@@ -172,7 +179,7 @@ def _check_member_sizes(p: Path) -> None:
         raise SinecliError(f"dataset {p}: corrupt or truncated archive: {exc}") from exc
 
 
-def _map_stored_members(p: Path) -> dict[str, np.ndarray]:
+def _map_stored_members(p: Path, fh: IO[bytes]) -> dict[str, np.ndarray]:
     """Large members stored uncompressed, as copy-on-write memory maps of the file.
 
     Copying X out of the archive is mostly page faults on the fresh copy: 1.0-1.6 s for
@@ -183,7 +190,7 @@ def _map_stored_members(p: Path) -> dict[str, np.ndarray]:
     """
     out: dict[str, np.ndarray] = {}
     try:
-        with zipfile.ZipFile(p) as zf, open(p, "rb") as fh:
+        with zipfile.ZipFile(fh) as zf:
             for info in zf.infolist():
                 if (info.compress_type != zipfile.ZIP_STORED or info.file_size < MAP_MIN_BYTES
                         or not info.filename.endswith(".npy")):
@@ -194,7 +201,7 @@ def _map_stored_members(p: Path) -> dict[str, np.ndarray]:
                     raise SinecliError(f"dataset {p}: truncated archive")
                 *_, name_len, extra_len = _LOCAL_HEADER.unpack(local)
                 start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
-                array = _map_npy(p, start, info)
+                array = _map_npy(p, fh, start, info)
                 if array is not None:
                     out[info.filename[: -len(".npy")]] = array
     except SinecliError:
@@ -204,9 +211,9 @@ def _map_stored_members(p: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def _map_npy(p: Path, start: int, info: zipfile.ZipInfo) -> np.ndarray | None:
-    """The .npy member at byte `start` of `p`, mapped and CRC-checked (None: not mappable)."""
-    raw = np.memmap(p, dtype=np.uint8, mode="c", offset=start, shape=(info.file_size,))
+def _map_npy(p: Path, fh: IO[bytes], start: int, info: zipfile.ZipInfo) -> np.ndarray | None:
+    """The .npy member at byte `start` of `fh`, mapped and CRC-checked (None: not mappable)."""
+    raw = np.memmap(fh, dtype=np.uint8, mode="c", offset=start, shape=(info.file_size,))
     if zlib.crc32(raw.data) != info.CRC:
         raise SinecliError(f"dataset {p}: member {info.filename!r} is corrupt (CRC mismatch)")
     head = io.BytesIO(raw[: _NPY_HEADER_MAX].tobytes())
