@@ -15,22 +15,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PY, ROOT, Row, print_table  # noqa: E402
-from throughput import bare_loop, sinecli_loop  # noqa: E402
+from throughput import PATCH, bare_loop, sinecli_loop  # noqa: E402
 
 
 def bare_inference(n: int, t: int, hidden: int, batch: int, dtype_bf16: bool) -> float:
     import torch
     from torch import nn
 
-    rnn = nn.GRU(1, hidden, batch_first=True).cuda().eval()
+    rnn = nn.GRU(PATCH, hidden, batch_first=True).cuda().eval()
     head = nn.Linear(hidden, 3).cuda()
-    X = torch.randn(n, t)
+    X = torch.randn(n, -(-t // PATCH), PATCH)  # (N, T / p, p)
     with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=dtype_bf16):
         for _rep in range(2):  # the first pass warms up
             torch.cuda.synchronize()
             t0 = time.perf_counter()
             for lo in range(0, n, batch):
-                xb = X[lo : lo + batch].cuda(non_blocking=True).unsqueeze(-1)
+                xb = X[lo : lo + batch].cuda(non_blocking=True)
                 _, h = rnn(xb)
                 torch.softmax(head(h[-1]).float(), 1).cpu()
             torch.cuda.synchronize()
@@ -45,7 +45,7 @@ def sinecli_inference(n: int, t: int, hidden: int, batch: int) -> float:
     from sinecli.inference import predict_proba
     from sinecli.models import ModelConfig, build
 
-    model = build(ModelConfig(hidden=hidden, seq_len=t))
+    model = build(ModelConfig(hidden=hidden, patch=PATCH, seq_len=t))
     X = np.random.default_rng(0).normal(size=(n, t)).astype(np.float32)
     dev = torch.device("cuda")
     predict_proba(model, X[:batch], dev, batch)
