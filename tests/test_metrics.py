@@ -186,3 +186,14 @@ def test_scores_fail_below_and_losses_fail_above():
     assert "accuracy = 0.9 < 0.95" in records[0]["message"]
     assert "brier_max = 0.02 > 0.01" in records[2]["message"]
     assert not parse_gate("accuracy=0.5").passes(float("nan"))
+
+
+@pytest.mark.parametrize("present", [[0, 1, 2], [0], [1, 2]])
+def test_brier_is_scikit_learns_even_for_absent_classes(present: list[int]) -> None:
+    rng = np.random.default_rng(len(present))
+    y = rng.choice(present, size=50)
+    p = rng.dirichlet(np.ones(3), size=50)
+    result = compute(y, p, NAMES)
+    for k, name in enumerate(NAMES):
+        assert result["brier"][name] == pytest.approx(skm.brier_score_loss(y == k, p[:, k]),
+                                                      rel=1e-12, abs=1e-15)
