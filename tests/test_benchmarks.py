@@ -1,0 +1,58 @@
+"""The benchmark scripts still run after a change: their measurements at toy sizes on the CPU
+(the figures themselves are judged by `make bench`, never here), and the GPU script's skip on
+a machine without CUDA. A GPU is lent for minutes at a time; its script must not fail there.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import gpu  # noqa: E402
+import inference as inference_bench  # noqa: E402
+from common import Row  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _measured(rows: list[Row]) -> bool:
+    return all(math.isfinite(r.value) and r.value > 0 and r.reference > 0 for r in rows)
+
+
+def test_gpu_measurements_run_on_the_cpu_at_toy_sizes(tmp_path: Path) -> None:
+    rows = gpu.measure(tmp_path, device="cpu", n=96, n_inf=64, hidden=8, batch=32,
+                       inf_batch=32, epochs=1)
+    assert len(rows) == 3
+    assert "b32 fp32 vs bare" in rows[0].what and "b32 bf16 vs bare" in rows[1].what
+    assert "inference" in rows[2].what
+    assert _measured(rows)
+
+
+def test_inference_reference_runs_for_the_default_architecture() -> None:
+    from sinecli.models import ModelConfig
+
+    cfg = ModelConfig(hidden=8, seq_len=30, num_classes=3)  # patch 4: 8 steps, 2 zeros in front
+    assert inference_bench.reference(64, 30, cfg, 16, "cpu", threads=1) > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_gpu_script_skips_cleanly_without_cuda() -> None:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "gpu.py")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "gpu benchmarks: skipped (CUDA is not available on this machine)"
