@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -13,3 +14,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def torch_globals() -> Iterator[None]:
+    """One intra-op thread (tiny models: two threads on a busy 2-core box are up to 10x
+    slower), and afterwards torch's thread count and deterministic mode as they were, so no
+    test leaks them. Modules that train or infer use it for every test (`pytestmark`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    if torch.are_deterministic_algorithms_enabled() != deterministic:
+        torch.use_deterministic_algorithms(deterministic)  # the first call imports inductor

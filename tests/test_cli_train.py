@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +36,7 @@ FAST = ["--hidden", "4", "--epochs", "2", "--batch-size", "8", "--device", "cpu"
 HISTORY_KEYS = {"epoch", "train_loss", "val_loss", "val_accuracy", "seconds"}
 
 
-@pytest.fixture(autouse=True)
-def _torch_globals() -> Iterator[None]:
-    """One intra-op thread (tiny models; 10x faster on a busy 2-core box), and undo the
-    process-wide switch that `--deterministic` flips, so it does not leak into other tests."""
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
+pytestmark = pytest.mark.usefixtures("torch_globals")
 
 
 def _save(folder: Path, name: str, ds: Dataset) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -19,11 +18,7 @@ CPU = torch.device("cpu")
 T, K = 20, 3
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_globals")
 
 
 def model_and_data(n: int = 103, seed: int = 0) -> tuple[nn.Module, np.ndarray]:

@@ -13,7 +13,6 @@ import copy
 import io
 import math
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -32,16 +31,7 @@ from sinecli.train import EpochRecord, TrainConfig, fit, fit_scaling, split, val
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _torch_globals() -> Iterator[None]:
-    """One intra-op thread (tiny models: two threads on a busy 2-core box are 10x slower), and
-    undo the process-wide switch that `deterministic=True` flips, so no test leaks it."""
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
+pytestmark = pytest.mark.usefixtures("torch_globals")
 
 
 @pytest.fixture(scope="module")

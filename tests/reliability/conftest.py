@@ -4,8 +4,6 @@ built once per session (about a second on 2 cores). Helpers live in `support.py`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -37,24 +35,15 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """One intra-op thread (tiny models; much faster on a busy 2-core box); undo the global
-    switch `--deterministic` flips; never inherit SINECLI_DEBUG from the caller's shell.
+def _isolated_process_state(monkeypatch: pytest.MonkeyPatch, torch_globals: None) -> None:
+    """One intra-op thread and torch's globals restored (`torch_globals`); never inherit
+    SINECLI_DEBUG from the caller's shell.
 
     Every stored dataset member is memory-mapped, however small, so that each bad file here
     goes through the mapping reader that large files take (tests/test_dataset.py's bad files
     go through the copying one)."""
     monkeypatch.delenv("SINECLI_DEBUG", raising=False)
     monkeypatch.setattr(dataset, "MAP_MIN_BYTES", 0)
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    if torch.are_deterministic_algorithms_enabled() != deterministic:
-        torch.use_deterministic_algorithms(deterministic)  # the first call costs ~1 s
-
-
 
 
 @pytest.fixture
