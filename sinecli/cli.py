@@ -19,22 +19,13 @@ import typer
 from typer.core import TyperGroup
 
 from sinecli import __version__
-from sinecli.errors import SinecliError
+from sinecli.errors import Interrupted, SinecliError
 
 _state = {"debug": bool(os.environ.get("SINECLI_DEBUG")), "interrupted": False}
 
 
 def _err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C, as raised by sinecli's SIGINT handler.
-
-    Every `except KeyboardInterrupt` still catches it, but it is not the exact type that makes
-    CPython end the process by SIGINT at exit (which it does when the interrupt passed through
-    C code running Python, as in torch's import), so the exit status stays 130.
-    """
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
@@ -64,8 +55,9 @@ class _Group(TyperGroup):
         except SinecliError as exc:
             _err(f"sinecli: error: {exc}")
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            _err("sinecli: interrupted")
+        except KeyboardInterrupt as exc:
+            note = exc.note if isinstance(exc, Interrupted) else ""
+            _err(f"sinecli: interrupted; {note}" if note else "sinecli: interrupted")
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise

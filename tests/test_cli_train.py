@@ -290,7 +290,9 @@ def test_interrupted_run_resumes_bit_for_bit(
         m.setattr("sinecli.progress.make_reporter", lambda *a, **k: InterruptAt(3))
         interrupted = invoke(runner, "train", data, "-o", out, *args)
     assert_exit(interrupted, 130)
-    assert "holds epoch 2" in interrupted.stderr and "--resume" in interrupted.stderr
+    lines = [ln for ln in interrupted.stderr.splitlines() if "interrupted" in ln]
+    assert lines == [f"sinecli: interrupted; {out} holds epoch 2; continue with: sinecli train "
+                     f"{data} -o {out} --resume {out}"]  # once, with where training stands
     assert leftovers(tmp_path) == ["model.pt", "straight.pt"]
     saved = load_raw(out)
     assert saved["epoch"] == 2 and saved["finished"] is False
@@ -305,7 +307,9 @@ def test_interrupt_before_the_first_checkpoint_writes_nothing(
     monkeypatch.setattr("sinecli.progress.make_reporter", lambda *a, **k: InterruptAt(1))
     result = invoke(runner, "train", data, "-o", tmp_path / "m.pt", *FAST)
     assert_exit(result, 130)
-    assert "nothing was written" in result.stderr and "--checkpoint-every" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        "sinecli: interrupted; before the first checkpoint; nothing was written")
+    assert result.stderr.count("interrupted") == 1 and "--checkpoint-every" in result.stderr
     assert leftovers(tmp_path) == []
 
 

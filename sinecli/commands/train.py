@@ -10,7 +10,7 @@ from typing import Any
 
 from sinecli import config, dataset
 from sinecli.atomic import check_writable
-from sinecli.errors import SinecliError
+from sinecli.errors import Interrupted, SinecliError
 from sinecli.models import ModelConfig
 from sinecli.models import validate as validate_model
 from sinecli.train import TrainConfig
@@ -152,15 +152,13 @@ def run(
     try:
         payload = fit(ds, model_cfg, train_cfg, dev, resume=resume_payload,
                       reporter=reporter, on_checkpoint=periodic)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         reporter.close()  # before the message, so the bar does not overwrite it
         if written:
-            print(f"sinecli: interrupted; {output} holds epoch {written[-1]}; continue with: "
-                  f"sinecli train {data} -o {output} --resume {output}", file=sys.stderr)
-        else:
-            print("sinecli: interrupted before the first checkpoint; nothing was written "
-                  "(use --checkpoint-every N to make training resumable)", file=sys.stderr)
-        raise
+            raise Interrupted(f"{output} holds epoch {written[-1]}; continue with: sinecli "
+                              f"train {data} -o {output} --resume {output}") from exc
+        raise Interrupted("before the first checkpoint; nothing was written (use "
+                          "--checkpoint-every N to make training resumable)") from exc
     finally:
         reporter.close()
     seconds = time.perf_counter() - t0
