@@ -186,6 +186,10 @@ def _check_crc(p: Path) -> None:
     change weights; read every record once and compare (checkpoints are small)."""
     try:
         with zipfile.ZipFile(p) as zf:
+            names = zf.namelist()
+            if names and all(n.endswith(".npy") and "/" not in n for n in names):
+                raise SinecliError(f"checkpoint {p}: is a dataset (.npz arrays), not a "
+                                   "checkpoint; give the .pt file that train wrote")
             bad = zf.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
             zlib.error) as exc:

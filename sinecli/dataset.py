@@ -141,6 +141,9 @@ def _read_arrays(p: Path) -> dict[str, np.ndarray]:
                                "memory than this machine has") from exc
     for key, value in arrays.items():
         if not isinstance(value, np.ndarray):
+            if key.endswith("/data.pkl"):  # torch.save's layout
+                raise SinecliError(f"dataset {p}: is a torch checkpoint (.pt), not a dataset; "
+                                   "give the .npz file that generate wrote")
             raise SinecliError(f"dataset {p}: member {key!r} is not a .npy array")
     return arrays
 

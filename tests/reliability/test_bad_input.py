@@ -161,7 +161,7 @@ DATA_CASES: dict[str, Case] = {
     "random-bytes": Case(_random_bytes, "not a .npz"),
     "text-file": Case(_raw(b"X,y\n1,2\n"), "not a .npz"),
     "zip-not-npz": Case(_foreign_zip, "not a .npy array|missing array"),
-    "checkpoint-as-data": Case(_copy_of("model"), "not a .npy array|missing array"),
+    "checkpoint-as-data": Case(_copy_of("model"), "is a torch checkpoint .*, not a dataset"),
     "pickled-object-X": Case(_dataset(X=_object_array), "pickle"),
     "pickled-object-meta": Case(_dataset(meta=np.array({"format": 1}, dtype=object)), "pickle"),
     **{f"missing-{key}": Case(_dataset(**{key: None}), f"missing array '{key}'")
@@ -266,7 +266,7 @@ MODEL_CASES: dict[str, Case] = {
     "random-bytes": Case(_random_bytes, "not a checkpoint"),
     "text-file": Case(_raw(b"not a model\n"), "not a checkpoint"),
     "zip-not-pt": Case(_foreign_zip, "corrupt|not a"),
-    "dataset-as-model": Case(_copy_of("train"), "corrupt|not a"),
+    "dataset-as-model": Case(_copy_of("train"), "is a dataset .*, not a checkpoint"),
     "plain-tensor": Case(_saved(lambda p: torch.zeros(3)), "not a sinecli checkpoint"),
     "bare-state-dict": Case(_saved(lambda p: p["state_dict"]), "not a sinecli checkpoint"),
     "list": Case(_saved(lambda p: [p]), "not a sinecli checkpoint"),
