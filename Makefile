@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
-	$(BIN)/mypy sinecli
+	$(BIN)/mypy sinecli tests benchmarks
 
 # One table of ratios measured side by side (benchmarks/run.py), then the GPU table, which
 # skips cleanly without CUDA. `make bench BENCH_ARGS=--quick` for a smaller, faster run.

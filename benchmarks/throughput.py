@@ -67,6 +67,7 @@ def sinecli_loop(
 
     k = 3
     ds: Dataset = make_dataset(GenerateSpec(samples_per_class=n // k, points=t))
+    assert ds.y is not None
     n_train = len(ds.y) - round(0.1 * len(ds.y))
     model_cfg = ModelConfig(hidden=hidden, patch=PATCH)
     dev = torch.device(device)

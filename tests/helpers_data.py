@@ -12,7 +12,7 @@ import json
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -34,9 +34,19 @@ def meta_array(**overrides: Any) -> np.ndarray:
     return np.asarray(json.dumps(meta), dtype=np.str_)
 
 
+class DatasetArrays(TypedDict):
+    """The five members of a dataset file, as `valid_arrays` builds them."""
+
+    X: np.ndarray
+    y: np.ndarray
+    t: np.ndarray
+    class_names: np.ndarray
+    meta: np.ndarray
+
+
 def valid_arrays(
     per_class: int = 2, points: int = 8, names: Iterable[str] = NAMES
-) -> dict[str, np.ndarray]:
+) -> DatasetArrays:
     """The arrays of a small valid dataset: X float32 (N, T), y int64, t, class_names, meta."""
     names = tuple(names)
     k = len(names)
@@ -62,7 +72,7 @@ def write_npz(path: str | Path, **arrays: Any) -> Path:
 
 def write_dataset(path: str | Path, drop: Iterable[str] = (), **overrides: Any) -> Path:
     """A valid small dataset with `overrides` replacing arrays and the keys in `drop` removed."""
-    arrays: dict[str, Any] = valid_arrays()
+    arrays: dict[str, Any] = dict(valid_arrays())
     arrays.update(overrides)
     for key in drop:
         arrays.pop(key)

@@ -71,6 +71,7 @@ def test_json_agrees_with_the_library(metrics_json: dict, ws) -> None:
     from sinecli import checkpoint, dataset, inference, metrics
 
     ds = dataset.load(ws["test"])
+    assert ds.y is not None
     ckpt = checkpoint.load(ws["model"])
     proba = inference.predict_proba(ckpt.model("cpu"), ds.X, torch.device("cpu"), batch_size=5)
     expected = metrics.compute(ds.y, proba, ckpt.class_names)

@@ -362,7 +362,7 @@ def fail_midway(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> list[int
     real = np.lib.format.write_array
     calls: list[int] = []
 
-    def fake(fp, array, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def fake(fp, array, *args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             fp.write(b"\x93NUMPY partial")

@@ -27,7 +27,7 @@ from sinecli.commands.train import MODEL_KEYS, resolve
 from sinecli.dataset import Dataset
 from sinecli.errors import SinecliError
 from sinecli.generate import ClassSpec, GenerateSpec, make_dataset
-from sinecli.models import ModelConfig, build, config_from_dict
+from sinecli.models import ModelConfig, RecurrentClassifier, build, config_from_dict
 from sinecli.train import TrainConfig, fit
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -197,6 +197,7 @@ def test_patch_flag_sets_the_steps_the_model_reads(
                     "--epochs", "1", "-q")
     assert_exit(result, 0)
     model = checkpoint.load(out).model()
+    assert isinstance(model, RecurrentClassifier)
     assert model.cfg.patch == 5 and model.rnn.input_size == 5
 
 

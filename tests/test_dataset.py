@@ -258,6 +258,7 @@ def test_mapped_and_copied_reads_agree(tmp_path: Path, monkeypatch: pytest.Monke
     mapped.X[0, 0] += 1.0
     assert load(path).X[0, 0] == arrays["X"][0, 0]  # and the file is untouched
     assert np.array_equal(load(path).X, arrays["X"]) and np.array_equal(copied.X, arrays["X"])
+    assert mapped.y is not None and copied.y is not None
     assert np.array_equal(mapped.y, copied.y) and mapped.class_names == copied.class_names
 
 
@@ -332,7 +333,7 @@ def test_missing_key(tmp_path: Path, key: str) -> None:
 
 X_OK = valid_arrays()["X"]
 
-CASES: dict[str, tuple[dict[str, object], tuple[str, ...]]] = {
+CASES: dict[str, tuple[dict[str, np.ndarray], tuple[str, ...]]] = {
     "X float64": ({"X": X_OK.astype(np.float64)}, ("X", "float32")),
     "X int": ({"X": X_OK.astype(np.int64)}, ("X", "float32")),
     "X 1-D": ({"X": X_OK[0]}, ("X", "2-D")),
@@ -405,7 +406,7 @@ def _failing_write_array(
     real = np.lib.format.write_array
     calls: list[int] = []
 
-    def fake(fp, array, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def fake(fp, array, *args, **kwargs):
         calls.append(1)
         if len(calls) == fail_on:
             fp.write(b"\x93NUMPY partial")

@@ -36,8 +36,8 @@ def texts(fig: Figure) -> list[str]:
 
 
 def legend_labels(fig: Figure) -> list[str]:
-    return [t.get_text() for ax in fig.axes if ax.get_legend()
-            for t in ax.get_legend().get_texts()]
+    return [t.get_text() for ax in fig.axes if (legend := ax.get_legend()) is not None
+            for t in legend.get_texts()]
 
 
 # --- reliability bins ------------------------------------------------------------------------
@@ -171,8 +171,10 @@ def test_waves_rejects_bad_options() -> None:
         plots.waves_figure(X, y, t, NAMES, layout="stacked")
 
 
-HISTORY = {"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.4], "val_loss": [0.9, 0.3, 0.35],
-           "step": [], "step_loss": []}
+HISTORY: dict[str, list[float]] = {
+    "epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.4], "val_loss": [0.9, 0.3, 0.35],
+    "step": [], "step_loss": [],
+}
 
 
 def test_loss_marks_the_best_epoch() -> None:
@@ -189,12 +191,16 @@ def test_loss_best_epoch_defaults_to_the_lowest_validation_loss() -> None:
 
 
 def test_loss_without_validation_and_with_iterations() -> None:
-    history = {"epoch": [1, 2], "train_loss": [1.1, 0.9], "val_loss": [None, None],
-               "step": [5, 10, 15, 20], "step_loss": [1.2, 1.0, 0.95, 0.85]}
+    history: dict[str, list[float | None]] = {
+        "epoch": [1, 2], "train_loss": [1.1, 0.9], "val_loss": [None, None],
+        "step": [5, 10, 15, 20], "step_loss": [1.2, 1.0, 0.95, 0.85],
+    }
     fig = plots.loss_figure(history, best_epoch=2)
     ax_step, ax_epoch = fig.axes
     assert ax_step.get_xlabel() == "iteration"
-    assert ax_step.lines[0].get_xdata().tolist() == [5, 10, 15, 20]
+    steps = ax_step.lines[0].get_xdata()
+    assert isinstance(steps, np.ndarray)
+    assert steps.tolist() == [5, 10, 15, 20]
     assert ax_epoch.get_xlabel() == "epoch"
     assert "kept epoch 2 (no validation split)" in legend_labels(fig)
     assert "validation" not in legend_labels(fig)
