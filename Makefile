@@ -1,6 +1,6 @@
 # Two commands for a fresh clone (nothing installed but Python 3.11+):
 #   make demo   the whole chain of subcommands into runs/demo/
-#   make test   ruff + the pytest suite (what CI runs)
+#   make test   ruff, mypy and the pytest suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -34,6 +34,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy sinecli tests benchmarks
 	$(BIN)/pytest
 
 lint: install
