@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sinecli import __version__, config
+from sinecli import __version__, config, formats
 from sinecli.atomic import atomic_path
 from sinecli.errors import SinecliError
 from sinecli.models import ModelConfig, build, config_from_dict
@@ -159,14 +159,7 @@ def load(path: str | Path) -> Checkpoint:
     except Exception as exc:  # torch raises many types for a damaged zip/pickle stream
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SinecliError(f"checkpoint {p}: corrupt or truncated: {first}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise SinecliError(f"checkpoint {p}: not a sinecli checkpoint")
-    version = payload.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise SinecliError(f"checkpoint {p}: invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise SinecliError(f"checkpoint {p}: format version {version!r} is newer than this "
-                           f"sinecli reads ({FORMAT_VERSION}); upgrade sinecli")
+    formats.check(payload, FORMAT, FORMAT_VERSION, f"checkpoint {p}", "checkpoint")
     for key, kind in _REQUIRED.items():
         if not isinstance(payload.get(key), kind):
             raise SinecliError(f"checkpoint {p}: missing or invalid {key!r}")

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from sinecli import __version__
+from sinecli import __version__, formats
 from sinecli.atomic import STDOUT, atomic_path, write_bytes
 from sinecli.errors import SinecliError
 
@@ -282,14 +282,7 @@ def load(path: str | Path, require_labels: bool = True) -> Dataset:
         meta = json.loads(str(meta_arr))
     except json.JSONDecodeError as exc:
         raise bad(f"meta is not valid JSON: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise bad(f"meta does not name the format {FORMAT!r}; not a sinecli dataset")
-    version = meta.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise bad(f"meta has an invalid format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise bad(f"format version {version!r} is newer than this sinecli reads "
-                  f"({FORMAT_VERSION}); upgrade sinecli")
+    formats.check(meta, FORMAT, FORMAT_VERSION, f"dataset {p}: meta", "dataset")
 
     y = arrays.get("y")
     if y is not None:
