@@ -224,16 +224,21 @@ def test_bit_flip_in_stored_member_fails_the_crc(
         monkeypatch.setattr(dataset, "MAP_MIN_BYTES", 0)
     full = tmp_path / "full.npz"
     save(full, _small_dataset())
+    # past X's local header and .npy header: inside its data
+    _rejects(_flip_x_bytes(full, tmp_path / "flipped.npz", skip=200, count=8), "X.npy", "CRC")
+
+
+def _flip_x_bytes(full: Path, out: Path, skip: int, count: int) -> Path:
+    """A copy of `full` with `count` bytes of member X.npy inverted, `skip` bytes after the
+    start of its local header's file name."""
     data = bytearray(full.read_bytes())
     with zipfile.ZipFile(full) as zf:
         info = zf.getinfo("X.npy")
-    # Flip bytes inside X's data, past its local header and .npy header.
-    start = info.header_offset + 30 + len(info.filename) + 200
-    for i in range(start, start + 8):
+    start = info.header_offset + 30 + len(info.filename) + skip
+    for i in range(start, start + count):
         data[i] ^= 0xFF
-    path = tmp_path / "flipped.npz"
-    path.write_bytes(bytes(data))
-    _rejects(path, "X.npy", "CRC")
+    out.write_bytes(bytes(data))
+    return out
 
 
 # --- large members are memory-mapped --------------------------------------------------------
@@ -286,15 +291,7 @@ def test_corrupt_compressed_member(tmp_path: Path) -> None:
     with open(full, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     load(full)  # the intact compressed file is valid
-    data = bytearray(full.read_bytes())
-    with zipfile.ZipFile(full) as zf:
-        info = zf.getinfo("X.npy")
-    start = info.header_offset + 30 + len(info.filename) + 60
-    for i in range(start, start + 20):
-        data[i] ^= 0xFF
-    path = tmp_path / "corrupt.npz"
-    path.write_bytes(bytes(data))
-    _rejects(path)
+    _rejects(_flip_x_bytes(full, tmp_path / "corrupt.npz", skip=60, count=20))
 
 
 def test_member_header_claiming_a_huge_shape(tmp_path: Path) -> None:
