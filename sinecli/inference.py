@@ -55,8 +55,12 @@ def predict_proba(
     """Softmax probabilities (N, K) as float64 rows that sum to 1.
 
     `batch_size` None picks `default_batch(device)`. `workers` > 1 runs that many batches at
-    once on CPU threads (see `device.set_inference_threads`); every batch's arithmetic is the
-    same whichever thread runs it, so the result is bit-identical to `workers` = 1.
+    once on CPU threads (see `device.set_inference_threads`). Each worker thread first takes
+    the caller's intra-op thread count: OpenMP and MKL keep it per thread, and a thread that
+    never set it starts from the library default, under which MKL may split a small GEMM
+    differently (seen on AMD EPYC: 7e-9 differences in a worker's first batch). With it set,
+    every batch runs the same kernels whichever thread runs it, so the result is bit-identical
+    to `workers` = 1 (tests/test_inference.py checks this under each ATen CPU capability).
     """
     if batch_size is None:
         batch_size = default_batch(device)
@@ -84,7 +88,9 @@ def predict_proba(
         for lo in starts:
             run(lo)
         return out
-    with ThreadPoolExecutor(workers, thread_name_prefix="sinecli-inference") as pool:
+    with ThreadPoolExecutor(workers, thread_name_prefix="sinecli-inference",
+                            initializer=torch.set_num_threads,
+                            initargs=(torch.get_num_threads(),)) as pool:
         futures = [pool.submit(run, lo) for lo in starts]
         try:
             for future in futures:

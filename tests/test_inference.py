@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -41,6 +44,48 @@ def test_workers_give_bit_identical_probabilities(workers: int, batch: int) -> N
     with torch.no_grad():  # and they are the model's own softmax, row for row
         direct = torch.softmax(model.eval()(torch.from_numpy(X)).double(), 1).numpy()
     np.testing.assert_allclose(alone, direct, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64])
+def test_batch_size_changes_probabilities_only_by_float_rounding(batch: int) -> None:
+    """Different batch sizes run different GEMM blockings, which sum in another order: the
+    float32 logits may differ in their last bits (1e-8 seen here), never more. The README
+    promises agreement to 1e-6 and the same predicted classes, and this is that check."""
+    torch.set_num_threads(1)
+    model, X = model_and_data(n=211, seed=1)
+    whole = predict_proba(model, X, CPU, len(X))
+    parts = predict_proba(model, X, CPU, batch)
+    np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-6)
+    assert np.array_equal(parts.argmax(axis=1), whole.argmax(axis=1))
+
+
+_CAPABILITY_CHECK = """
+import numpy as np, torch
+from sinecli.inference import predict_proba
+from sinecli.models import ModelConfig, build
+torch.set_num_threads(1)
+torch.manual_seed(0)
+model = build(ModelConfig(hidden=16, seq_len=20, num_classes=3))
+X = np.random.default_rng(0).normal(size=(211, 20)).astype(np.float32)
+cpu = torch.device("cpu")
+for batch in (3, 10, 64):
+    alone = predict_proba(model, X, cpu, batch, workers=1)
+    for workers in (2, 3):
+        assert np.array_equal(predict_proba(model, X, cpu, batch, workers), alone), (batch, workers)
+print(torch.backends.cpu.get_cpu_capability())
+"""
+
+
+@pytest.mark.parametrize("capability", ["default", "avx2"])
+def test_workers_are_bit_identical_under_each_cpu_capability(capability: str) -> None:
+    """ATen picks its vector kernels by CPU (AVX-512, AVX2 or plain); CI may run on any x86-64
+    machine, so the workers' bit-identity is checked on the paths that this CPU would not take
+    by itself, each in a fresh process (the choice is made once, at import)."""
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": capability}
+    proc = subprocess.run([sys.executable, "-c", _CAPABILITY_CHECK], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1].lower() in {capability, "default"}, proc.stdout
 
 
 class _Failing(nn.Module):
