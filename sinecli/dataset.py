@@ -1,8 +1,11 @@
 """The `.npz` dataset format: one writer, one validating loader that every command uses.
 
-Layout (DESIGN.md section 3): `X` float32 (N, T), `y` int64 (N,) in [0, K), `t` float64 (T,),
-`class_names` unicode (K,), `meta` a 0-d unicode array holding JSON. Files are written with a
-fixed zip timestamp so that the same command and seed give a byte-identical file, and read with
+Layout (docs/design.md, "Files"): `X` float32 (N, T) for one channel or (N, C, T) for C
+channels, `y` int64 (N,) in [0, K), `t` float64 (T,), `class_names` unicode (K,), `meta` a 0-d
+unicode array holding JSON; optional `lengths` int64 (N,) when sequences differ in length
+(sequence i is `X[i, ..., :lengths[i]]`, the rest zero padding) and `channel_names` unicode
+(C,). Format 1 (no channels, no lengths) keeps loading. Files are written with a fixed zip
+timestamp so that the same command and seed give a byte-identical file, and read with
 `allow_pickle=False` so that a file can never run code.
 """
 
@@ -25,7 +28,7 @@ from sinecli.atomic import STDOUT, atomic_path, write_bytes
 from sinecli.errors import SinecliError
 
 FORMAT = "sinecli.dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REQUIRED = ("X", "t", "class_names", "meta")
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _FINITE_CHUNK = 1 << 16  # rows checked for NaN/inf at a time, to bound temporary memory
@@ -38,13 +41,19 @@ _NPY_HEADER_MAX = 1 << 17  # numpy refuses .npy headers over 10,000 bytes by def
 
 @dataclass
 class Dataset:
-    """An in-memory dataset; `y` is None only for unlabelled data (accepted by `predict`)."""
+    """An in-memory dataset; `y` is None only for unlabelled data (accepted by `predict`).
 
-    X: np.ndarray  # (N, T) float32
+    `lengths` is None when every sequence has all T points; `channel_names` is None when the
+    channels are unnamed (generated data, or a file without names).
+    """
+
+    X: np.ndarray  # (N, T) or (N, C, T) float32
     y: np.ndarray | None  # (N,) int64
     t: np.ndarray  # (T,) float64
     class_names: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    lengths: np.ndarray | None = None  # (N,) int64 in [1, T]
+    channel_names: list[str] | None = None  # (C,)
 
     @property
     def n(self) -> int:
@@ -52,7 +61,33 @@ class Dataset:
 
     @property
     def length(self) -> int:
-        return int(self.X.shape[1])
+        """T: the longest sequence (the padded width of X)."""
+        return int(self.X.shape[-1])
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.X.ndim == 2 else int(self.X.shape[1])
+
+    @property
+    def X3(self) -> np.ndarray:
+        """X as (N, C, T), a view: what models read whatever the stored layout."""
+        return self.X[:, None, :] if self.X.ndim == 2 else self.X
+
+    def lengths_or_full(self) -> np.ndarray:
+        """(N,) int64 lengths, T for every sequence when the file stores none."""
+        if self.lengths is not None:
+            return self.lengths
+        return np.full(self.n, self.length, dtype=np.int64)
+
+    def length_range(self) -> tuple[int, int]:
+        if self.lengths is None or self.n == 0:
+            return self.length, self.length
+        return int(self.lengths.min()), int(self.lengths.max())
+
+    def channel_labels(self) -> list[str]:
+        """Names to show for the channels: the stored ones, else "0", "1", ..."""
+        return list(self.channel_names) if self.channel_names else [
+            str(i) for i in range(self.channels)]
 
 
 def make_meta(spec: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -66,7 +101,12 @@ def make_meta(spec: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def save(path: str | Path, ds: Dataset) -> None:
-    """Write `ds` atomically (or to stdout for `-`); the bytes depend only on its contents."""
+    """Write `ds` atomically (or to stdout for `-`); the bytes depend only on its contents.
+
+    `ds` is checked with the loader's own rules first, so that no writer can produce a file
+    that the loader refuses.
+    """
+    validate(ds, f"dataset {path}")
     if str(path) == STDOUT:
         buffer = io.BytesIO()
         _write_zip(buffer, ds)
@@ -88,8 +128,12 @@ def _write_zip(fh: IO[bytes] | Path, ds: Dataset) -> None:
     }
     if ds.y is not None:
         arrays["y"] = np.asarray(ds.y, dtype=np.int64)
+    if ds.lengths is not None and (ds.lengths != ds.length).any():  # stored only when needed
+        arrays["lengths"] = np.asarray(ds.lengths, dtype=np.int64)
+    if ds.channel_names is not None:
+        arrays["channel_names"] = np.asarray(ds.channel_names, dtype=np.str_)
     with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-        for key in ("X", "y", "t", "class_names", "meta"):
+        for key in ("X", "y", "t", "class_names", "meta", "lengths", "channel_names"):
             if key not in arrays:
                 continue
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
@@ -241,6 +285,87 @@ def _all_finite(X: np.ndarray) -> bool:
     return all(np.isfinite(X[i : i + _FINITE_CHUNK]).all() for i in range(0, len(X), _FINITE_CHUNK))
 
 
+def _padding_is_zero(X: np.ndarray, lengths: np.ndarray) -> bool:
+    """Every point past a sequence's length is 0 (checked in chunks of rows, like finiteness)."""
+    cols = np.arange(X.shape[-1])
+    for lo in range(0, len(X), _FINITE_CHUNK):
+        past = cols[None, :] >= lengths[lo : lo + _FINITE_CHUNK, None]  # (n, T)
+        block = X[lo : lo + _FINITE_CHUNK]
+        if block.ndim == 3:
+            past = past[:, None, :]
+        if np.any(np.where(past, block, 0)):
+            return False
+    return True
+
+
+def _check_names(names: list[str], what: str, bad: Any) -> None:
+    if any(not s.strip() for s in names) or len(set(names)) != len(names):
+        raise bad(f"{what} must be non-empty and unique, got {names}")
+    if any("\x00" in s for s in names):  # numpy's unicode arrays drop trailing NULs
+        raise bad(f"{what} must not contain NUL characters, got {names}")
+
+
+def validate(ds: Dataset, where: str) -> None:
+    """The format's rules, shared by the loader and every writer: one SinecliError each."""
+
+    def bad(msg: str) -> SinecliError:
+        return SinecliError(f"{where}: {msg}")
+
+    X = ds.X
+    if X.dtype != np.float32:
+        raise bad(f"X must be float32, got {X.dtype}")
+    if X.ndim not in (2, 3):
+        raise bad(f"X must be 2-D (N, T) or 3-D (N, C, T), got shape {X.shape}")
+    if X.shape[0] < 1 or X.shape[-1] < 1 or (X.ndim == 3 and X.shape[1] < 1):
+        raise bad(f"X must hold at least one sequence of at least one point, got shape {X.shape}")
+    if ds.lengths is None and X.shape[-1] < 2:
+        raise bad(f"X must hold sequences of at least 2 points, got shape {X.shape}")
+    if not _all_finite(X):
+        raise bad("X contains NaN or infinite values")
+    t = np.asarray(ds.t)
+    if t.ndim != 1 or t.shape[0] != X.shape[-1]:
+        raise bad(f"t must have shape ({X.shape[-1]},) to match X, got {t.shape}")
+    if t.dtype.kind != "f" or not np.isfinite(t).all():
+        raise bad(f"t must be finite floats, got dtype {t.dtype}")
+    if len(ds.class_names) < 1:
+        raise bad("class_names must name at least one class")
+    _check_names(ds.class_names, "class_names", bad)
+    if ds.lengths is not None:
+        lengths = ds.lengths
+        if lengths.dtype != np.int64 or lengths.shape != (X.shape[0],):
+            raise bad(f"lengths must be int64 of shape ({X.shape[0]},), got {lengths.dtype} "
+                      f"{lengths.shape}")
+        if lengths.min() < 1 or lengths.max() > X.shape[-1]:
+            raise bad(f"lengths must lie in [1, {X.shape[-1]}], found "
+                      f"{int(lengths.min())}..{int(lengths.max())}")
+        if not _padding_is_zero(X, lengths):
+            raise bad("X must be zero past each sequence's length (padding holds values)")
+    if ds.channel_names is not None:
+        if len(ds.channel_names) != ds.channels:
+            raise bad(f"channel_names has {len(ds.channel_names)} names for {ds.channels} "
+                      "channels")
+        _check_names(ds.channel_names, "channel_names", bad)
+    y = ds.y
+    if y is not None:
+        if y.dtype != np.int64:
+            raise bad(f"y must be int64, got {y.dtype}")
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise bad(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+        k = len(ds.class_names)
+        if y.min() < 0 or y.max() >= k:
+            raise bad(f"labels must lie in [0, {k}) for {k} class names, "
+                      f"found {int(y.min())}..{int(y.max())}")
+
+
+def _names(arrays: dict[str, np.ndarray], key: str, bad: Any) -> list[str] | None:
+    arr = arrays.get(key)
+    if arr is None:
+        return None
+    if arr.dtype.kind != "U" or arr.ndim != 1 or arr.shape[0] < 1:
+        raise bad(f"{key} must be a 1-D unicode array, got {arr.dtype} {arr.shape}")
+    return [str(s) for s in arr]
+
+
 def load(path: str | Path, require_labels: bool = True) -> Dataset:
     """Read and validate a dataset; every problem is one SinecliError naming the file.
 
@@ -257,40 +382,23 @@ def load(path: str | Path, require_labels: bool = True) -> Dataset:
     def bad(msg: str) -> SinecliError:
         return SinecliError(f"dataset {p}: {msg}")
 
-    X, t, names_arr, meta_arr = arrays["X"], arrays["t"], arrays["class_names"], arrays["meta"]
-    if X.dtype != np.float32:
-        raise bad(f"X must be float32, got {X.dtype}")
-    if X.ndim != 2:
-        raise bad(f"X must be 2-D (N, T), got shape {X.shape}")
-    if X.shape[0] < 1 or X.shape[1] < 2:
-        raise bad(f"X must hold at least one sequence of at least 2 points, got shape {X.shape}")
-    if not _all_finite(X):
-        raise bad("X contains NaN or infinite values")
-    if t.ndim != 1 or t.shape[0] != X.shape[1]:
-        raise bad(f"t must have shape ({X.shape[1]},) to match X, got {t.shape}")
-    if t.dtype.kind != "f" or not np.isfinite(t).all():
-        raise bad(f"t must be finite floats, got dtype {t.dtype}")
-    if names_arr.dtype.kind != "U" or names_arr.ndim != 1 or names_arr.shape[0] < 1:
-        raise bad(f"class_names must be a 1-D unicode array, got {names_arr.dtype} "
-                  f"{names_arr.shape}")
-    names = [str(s) for s in names_arr]
-    if any(not s.strip() for s in names) or len(set(names)) != len(names):
-        raise bad(f"class_names must be non-empty and unique, got {names}")
+    meta_arr = arrays["meta"]
+    names = _names(arrays, "class_names", bad)
+    assert names is not None
     if meta_arr.dtype.kind != "U" or meta_arr.ndim != 0:
         raise bad("meta must be a JSON string")
     try:
         meta = json.loads(str(meta_arr))
     except json.JSONDecodeError as exc:
         raise bad(f"meta is not valid JSON: {exc}") from exc
-    formats.check(meta, FORMAT, FORMAT_VERSION, f"dataset {p}: meta", "dataset")
-
-    y = arrays.get("y")
-    if y is not None:
-        if y.dtype != np.int64:
-            raise bad(f"y must be int64, got {y.dtype}")
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise bad(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
-        if y.min() < 0 or y.max() >= len(names):
-            raise bad(f"labels must lie in [0, {len(names)}) for {len(names)} class names, "
-                      f"found {int(y.min())}..{int(y.max())}")
-    return Dataset(X=X, y=y, t=np.asarray(t, dtype=np.float64), class_names=names, meta=meta)
+    version = formats.check(meta, FORMAT, FORMAT_VERSION, f"dataset {p}: meta", "dataset")
+    X = arrays["X"]
+    extra = [k for k in ("lengths", "channel_names") if k in arrays]
+    if version == 1 and (X.ndim != 2 or extra):
+        raise bad(f"format version 1 holds X of shape (N, T) only, got {X.shape} "
+                  f"{' and ' + ', '.join(extra) if extra else ''}".rstrip())
+    ds = Dataset(X=X, y=arrays.get("y"), t=arrays["t"], class_names=names, meta=meta,
+                 lengths=arrays.get("lengths"), channel_names=_names(arrays, "channel_names", bad))
+    validate(ds, f"dataset {p}")
+    ds.t = np.asarray(ds.t, dtype=np.float64)
+    return ds

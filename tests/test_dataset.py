@@ -326,7 +326,7 @@ CASES: dict[str, tuple[dict[str, np.ndarray], tuple[str, ...]]] = {
     "X float64": ({"X": X_OK.astype(np.float64)}, ("X", "float32")),
     "X int": ({"X": X_OK.astype(np.int64)}, ("X", "float32")),
     "X 1-D": ({"X": X_OK[0]}, ("X", "2-D")),
-    "X 3-D": ({"X": X_OK[:, :, None]}, ("X", "2-D")),
+    "X 4-D": ({"X": X_OK[:, None, :, None]}, ("X", "3-D")),
     "X no rows": ({"X": X_OK[:0], "y": np.zeros(0, np.int64)}, ("X",)),
     "X one point": ({"X": X_OK[:, :1], "t": np.zeros(1)}, ("X",)),
     "X nan": ({"X": np.where(np.arange(8) == 3, np.nan, X_OK).astype(np.float32)}, ("NaN",)),
@@ -354,6 +354,22 @@ CASES: dict[str, tuple[dict[str, np.ndarray], tuple[str, ...]]] = {
     "meta 1-D": ({"meta": np.asarray([json.dumps({"format": FORMAT})])}, ("meta",)),
     "newer format": ({"meta": meta_array(format_version=FORMAT_VERSION + 1)}, ("version",)),
     "format version a string": ({"meta": meta_array(format_version="1")}, ("version",)),
+    # format 2: channels and lengths
+    "lengths int32": ({"lengths": np.full(6, 8, np.int32)}, ("lengths", "int64")),
+    "lengths 2-D": ({"lengths": np.full((6, 1), 8, np.int64)}, ("lengths",)),
+    "lengths too few": ({"lengths": np.full(5, 8, np.int64)}, ("lengths",)),
+    "length zero": ({"lengths": np.array([0, 8, 8, 8, 8, 8], np.int64)}, ("lengths", "[1, 8]")),
+    "length past T": ({"lengths": np.array([9, 8, 8, 8, 8, 8], np.int64)}, ("lengths",)),
+    "padding holds values": ({"lengths": np.array([4, 8, 8, 8, 8, 8], np.int64)},
+                             ("padding",)),
+    "channel names for 2 of 1": ({"channel_names": np.array(["x", "y"])}, ("channel_names",)),
+    "channel names repeated": ({"X": np.stack([X_OK, X_OK], 1),
+                                "channel_names": np.array(["x", "x"])}, ("channel_names",)),
+    "channel names bytes": ({"channel_names": np.array([b"x"])}, ("channel_names",)),
+    "format 1 with channels": ({"X": X_OK[:, None, :], "meta": meta_array(format_version=1)},
+                               ("version 1",)),
+    "format 1 with lengths": ({"lengths": np.full(6, 8, np.int64),
+                               "meta": meta_array(format_version=1)}, ("version 1",)),
 }
 
 
@@ -459,3 +475,65 @@ def test_sha256_matches_hashlib(tmp_path: Path) -> None:
     save(path, _small_dataset())
     assert dataset.sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
 
+
+
+# --- format 2: channels, lengths, channel names ------------------------------------------------
+
+
+def _ragged(channels: int = 3) -> Dataset:
+    rng = np.random.default_rng(0)
+    lengths = np.array([5, 9, 2, 9], dtype=np.int64)
+    X = rng.normal(size=(4, channels, 9)).astype(np.float32)  # (N, C, T)
+    X *= (np.arange(9)[None, None, :] < lengths[:, None, None])  # zero padding
+    return Dataset(X=X, y=np.array([0, 1, 0, 1], np.int64), t=np.arange(9.0),
+                   class_names=["lo", "hi"], meta=make_meta({}, 0), lengths=lengths,
+                   channel_names=[f"ch{i}" for i in range(channels)])
+
+
+def test_channels_lengths_and_names_round_trip(tmp_path: Path) -> None:
+    ds = _ragged()
+    save(tmp_path / "v2.npz", ds)
+    back = load(tmp_path / "v2.npz")
+    np.testing.assert_array_equal(back.X, ds.X)
+    assert back.lengths is not None and back.lengths.dtype == np.int64
+    np.testing.assert_array_equal(back.lengths, ds.lengths)
+    assert back.channel_names == ["ch0", "ch1", "ch2"] and back.channels == 3
+    assert back.length == 9 and back.length_range() == (2, 9)
+    assert back.X3.shape == (4, 3, 9)
+
+
+def test_equal_lengths_are_not_stored(tmp_path: Path) -> None:
+    ds = _small_dataset()
+    ds.lengths = np.full(ds.n, ds.length, np.int64)
+    save(tmp_path / "full.npz", ds)
+    with np.load(tmp_path / "full.npz") as npz:
+        assert "lengths" not in npz.files
+    back = load(tmp_path / "full.npz")
+    assert back.lengths is None and back.channels == 1 and back.X3.shape == (9, 1, 10)
+    np.testing.assert_array_equal(back.lengths_or_full(), np.full(9, 10))
+
+
+def test_a_format_1_file_still_loads(tmp_path: Path) -> None:
+    path = write_dataset(tmp_path / "v1.npz", meta=meta_array(format_version=1))
+    ds = load(path)
+    assert ds.channels == 1 and ds.lengths is None and ds.channel_names is None
+    assert ds.channel_labels() == ["0"]
+
+
+@pytest.mark.parametrize("change", ["nan", "padding", "nul name", "length"])
+def test_the_writer_refuses_what_the_loader_refuses(tmp_path: Path, change: str) -> None:
+    """No writer may produce a file that its own loader rejects (checked before writing)."""
+    ds = _ragged()
+    if change == "nan":
+        ds.X[0, 0, 0] = np.nan
+    elif change == "padding":
+        ds.X[2, 1, 7] = 1.0
+    elif change == "nul name":  # numpy would store "a\0" as "a", a duplicate of "a"
+        ds.class_names = ["a", "a\x00"]
+    else:
+        assert ds.lengths is not None
+        ds.lengths[0] = 10
+    target = tmp_path / "out.npz"
+    with pytest.raises(SinecliError, match=str(target)):
+        save(target, ds)
+    assert list(tmp_path.iterdir()) == []

@@ -178,7 +178,7 @@ DATA_CASES: dict[str, Case] = {
     "class_names-duplicate": Case(_dataset(class_names=lambda c: np.array([c[0], c[0], c[1]])),
                                   "unique"),
     "X-1d": Case(_dataset(X=lambda X: X[0]), "2-D"),
-    "X-3d": Case(_dataset(X=lambda X: X[:, :, None]), "2-D"),
+    "X-4d": Case(_dataset(X=lambda X: X[:, None, :, None]), "3-D"),
     "X-no-rows": Case(_dataset(X=lambda X: X[:0]), "at least one sequence"),
     "y-2d": Case(_dataset(y=lambda y: y[:, None]), "y must have shape"),
     "y-too-short": Case(_dataset(y=lambda y: y[:-1]), "y must have shape"),
