@@ -25,12 +25,13 @@ from torch import nn
 from sinecli import __version__, config, formats
 from sinecli.atomic import atomic_path
 from sinecli.errors import SinecliError
-from sinecli.models import ModelConfig, build, config_from_dict
+from sinecli.models import LEGACY_DEFAULTS, ModelConfig, build, config_from_dict, family
 from sinecli.models import validate as validate_model
 
 FORMAT = "sinecli.checkpoint"
-#: 2 added the model's `patch`; version 1 files (one point a step) still load.
-FORMAT_VERSION = 2
+#: 2 added the model's `patch`; 3 added input channels, per-channel scaling and the training
+#: data's channel names and lengths. Older files (one channel, one point a step) still load.
+FORMAT_VERSION = 3
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "model_config": dict,
     "state_dict": dict,
@@ -61,6 +62,11 @@ class Checkpoint:
     @property
     def model_config(self) -> ModelConfig:
         return config_from_dict(self.payload["model_config"])
+
+    @property
+    def channel_names(self) -> list[str] | None:
+        names = self.payload.get("channel_names")
+        return list(names) if names is not None else None
 
     @property
     def class_names(self) -> list[str]:
@@ -166,6 +172,10 @@ def load(path: str | Path) -> Checkpoint:
     names = payload["class_names"]
     if not names or not all(isinstance(n, str) for n in names):
         raise SinecliError(f"checkpoint {p}: invalid class_names")
+    channel_names = payload.get("channel_names")
+    if channel_names is not None and (not isinstance(channel_names, list) or not all(
+            isinstance(n, str) for n in channel_names)):
+        raise SinecliError(f"checkpoint {p}: invalid channel_names")
     cfg = _model_config(payload["model_config"], f"checkpoint {p}: model_config")
     if cfg.num_classes != len(names):
         raise SinecliError(f"checkpoint {p}: {len(names)} class_names but the model has "
@@ -194,8 +204,11 @@ def _check_crc(p: Path) -> None:
 def _model_config(values: dict[str, Any], where: str) -> ModelConfig:
     """The stored model config, type-checked and validated (keys this version does not know
     are ignored, as `config_from_dict` does)."""
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    cfg = config.build(ModelConfig, {k: v for k, v in values.items() if k in known}, where)
+    kind = values.get("kind", "gru")
+    cls = family(kind, where).config if isinstance(kind, str) else ModelConfig
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {**LEGACY_DEFAULTS, **values}
+    cfg: Any = config.build(cls, {k: v for k, v in values.items() if k in known}, where)
     validate_model(cfg, where)
     return cfg
 

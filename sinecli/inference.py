@@ -35,11 +35,23 @@ def default_batch(device: torch.device) -> int:
 
 
 def check_compatible(ckpt: Checkpoint, ds: Dataset, data_path: object) -> None:
-    """A dataset must have the checkpoint's sequence length and class names (in order)."""
+    """A dataset must have the checkpoint's channels (count, and names where both have them)
+    and class names, in order; a fixed-length model also needs its training length."""
+    from sinecli.models import family
+
     cfg = ckpt.model_config
-    if ds.length != cfg.seq_len:
-        raise SinecliError(f"dataset {data_path}: sequences have {ds.length} points but the "
-                           f"model {ckpt.path} was trained on {cfg.seq_len}")
+    if ds.channels != cfg.channels:
+        raise SinecliError(f"dataset {data_path}: sequences have {ds.channels} channel(s) but "
+                           f"the model {ckpt.path} was trained on {cfg.channels}")
+    trained = ckpt.channel_names
+    if trained is not None and ds.channel_names is not None and trained != ds.channel_names:
+        raise SinecliError(f"dataset {data_path}: channels {ds.channel_names} do not match the "
+                           f"model's {trained} ({ckpt.path})")
+    lo, hi = ds.length_range()
+    if family(cfg.kind).fixed_length and not lo == hi == cfg.seq_len:
+        have = f"{lo}" if lo == hi else f"{lo} to {hi}"
+        raise SinecliError(f"dataset {data_path}: sequences have {have} points but the "
+                           f"{cfg.kind} model {ckpt.path} reads exactly {cfg.seq_len}")
     if ds.class_names != ckpt.class_names:
         raise SinecliError(f"dataset {data_path}: classes {ds.class_names} do not match the "
                            f"model's {ckpt.class_names} ({ckpt.path})")
@@ -51,8 +63,10 @@ def predict_proba(
     device: torch.device,
     batch_size: int | None = None,
     workers: int = 1,
+    lengths: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Softmax probabilities (N, K) as float64 rows that sum to 1.
+    """Softmax probabilities (N, K) as float64 rows that sum to 1, for X (N, T) or (N, C, T)
+    with optional `lengths` (N,) (None: every sequence whole).
 
     `batch_size` None picks `default_batch(device)`. `workers` > 1 runs that many batches at
     once on CPU threads (see `device.set_inference_threads`). Each worker thread first takes
@@ -71,7 +85,8 @@ def predict_proba(
     def proba_of(lo: int) -> np.ndarray:
         with torch.inference_mode():  # thread-local: each worker enters it itself
             xb = torch.from_numpy(X[lo : lo + batch_size]).to(device, non_blocking=True)
-            return torch.softmax(model(xb).double(), dim=1).cpu().numpy()  # (B, K)
+            lb = None if lengths is None else torch.from_numpy(lengths[lo : lo + batch_size])
+            return torch.softmax(model(xb, lb).double(), dim=1).cpu().numpy()  # (B, K)
 
     # The first batch tells K. One preallocated result: keeping a small tensor per batch alive
     # between the batches' large temporaries fragments the heap (+400 MB RSS per 10^6 rows).
@@ -130,5 +145,5 @@ def score(
     batch = batch_size or default_batch(dev)
     workers = device.set_inference_threads(dev, batch, ckpt.model_config.hidden, threads)
     t0 = time.perf_counter()
-    proba = predict_proba(model, ds.X, dev, batch, workers)
+    proba = predict_proba(model, ds.X, dev, batch, workers, ds.lengths)
     return Scored(ckpt, proba, dev, time.perf_counter() - t0, workers)

@@ -157,12 +157,44 @@ def _grid_shape(k: int, max_rows: int) -> tuple[int, int]:
 # --- waves -----------------------------------------------------------------------------------
 
 
+#: Channels drawn by `plot waves` when none are chosen: more make panels too thin to read.
+MAX_DEFAULT_CHANNELS = 8
+
+
+def pick_channels(names: Sequence[str], wanted: Sequence[str] | None) -> list[int]:
+    """Indices of the channels to draw: `wanted` by name or index, else the first few."""
+    if not wanted:
+        return list(range(min(len(names), MAX_DEFAULT_CHANNELS)))
+    picked: list[int] = []
+    for w in wanted:
+        if w in names:
+            picked.append(list(names).index(w))
+        elif w.isdigit() and int(w) < len(names):
+            picked.append(int(w))
+        else:
+            raise SinecliError(f"--channel {w}: no such channel; the data has "
+                               f"{', '.join(names)} (or an index from 0 to {len(names) - 1})")
+    return list(dict.fromkeys(picked))
+
+
+def _draw_sequences(ax: Axes, t: np.ndarray, X2: np.ndarray, lengths: np.ndarray,
+                    rows: np.ndarray, color: Any, alpha: float, label: str | None) -> None:
+    """Sequences `rows` of X2 (N, T), each to its own length."""
+    for j, row in enumerate(rows):
+        n = int(lengths[row])
+        ax.plot(t[:n], X2[row, :n], color=color, lw=1.4, alpha=alpha,
+                label=label if j == 0 else None)
+
+
 def waves_figure(
     X: np.ndarray,
     y: np.ndarray,
     t: np.ndarray,
     class_names: Sequence[str],
     *,
+    lengths: np.ndarray | None = None,
+    channel_names: Sequence[str] | None = None,
+    channels: Sequence[int] | None = None,
     examples: int = 1,
     layout: str = "overlay",
     title: str | None = None,
@@ -170,35 +202,47 @@ def waves_figure(
     height: float | None = None,
     dpi: float | None = None,
 ) -> Figure:
-    """The first `examples` sequences of each class against `t`, one colour per class.
+    """The first `examples` sequences of each class against `t`, one colour per class, each
+    drawn to its own length; X is (N, T) or (N, C, T).
 
-    `layout="overlay"` draws every class on one axis with a legend; `"grid"` gives each class
-    its own panel (shared axes, so amplitudes compare at a glance).
+    One channel: `layout="overlay"` draws every class on one axis with a legend; `"grid"`
+    gives each class its own panel (shared axes, so amplitudes compare at a glance). Several
+    channels: one panel row per channel (`channels`, default the first few), classes overlaid
+    in it, or with `"grid"` one column per class.
     """
     if examples < 1:
         raise SinecliError(f"--examples must be >= 1, got {examples}")
     if layout not in LAYOUTS:
         raise SinecliError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    X, y, t = np.asarray(X), np.asarray(y), np.asarray(t)
+    X3 = np.asarray(X)
+    X3 = X3[:, None, :] if X3.ndim == 2 else X3  # (N, C, T)
+    y, t = np.asarray(y), np.asarray(t)
+    lengths = (np.full(len(X3), X3.shape[-1]) if lengths is None else np.asarray(lengths))
+    names = list(channel_names) if channel_names else [str(i) for i in range(X3.shape[1])]
+    chans = list(channels) if channels is not None else pick_channels(names, None)
     k = len(class_names)
     colors = class_colors(k)
     picks = [np.flatnonzero(y == c)[:examples] for c in range(k)]
     alpha = 0.9 if examples == 1 else max(0.25, 0.8 / math.sqrt(examples))
     if title is None:
         title = f"{examples} example{'s' if examples > 1 else ''} per class"
+    ylabel = "y(t)" if X3.shape[1] == 1 else None
 
+    if len(chans) > 1:
+        return _channel_rows(X3, lengths, t, class_names, picks, chans, names, layout, alpha,
+                             title, width, height, dpi)
+    X2 = X3[:, chans[0]]  # (N, T)
+    ylabel = ylabel or f"channel {names[chans[0]]}"
     if layout == "overlay":
         default = (10.0, 5.0)
         fig = _new_figure(width, height, default, dpi)
         ax = fig.add_subplot()
         for c, rows in enumerate(picks):
-            for j, row in enumerate(rows):
-                ax.plot(t, X[row], color=colors[c], lw=1.4, alpha=alpha,
-                        label=class_names[c] if j == 0 else None)
+            _draw_sequences(ax, t, X2, lengths, rows, colors[c], alpha, class_names[c])
             if len(rows) == 0:  # keep the class in the legend, say it has no samples
                 ax.plot([], [], color=colors[c], label=f"{class_names[c]} (no samples)")
         ax.set_xlabel("t (time)")
-        ax.set_ylabel("y(t)")
+        ax.set_ylabel(ylabel)
         ax.set_xlim(float(t[0]), float(t[-1]))
         ax.grid(alpha=0.3)
         ax.legend(title="class", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
@@ -215,9 +259,7 @@ def waves_figure(
         if c >= k:
             ax.set_visible(False)
             continue
-        for j, row in enumerate(picks[c]):
-            ax.plot(t, X[row], color=colors[c], lw=1.4, alpha=alpha,
-                    label=class_names[c] if j == 0 else None)
+        _draw_sequences(ax, t, X2, lengths, picks[c], colors[c], alpha, class_names[c])
         if len(picks[c]) == 0:
             ax.plot([], [], color=colors[c], label=class_names[c])
             ax.text(0.5, 0.5, "no samples", transform=ax.transAxes, ha="center", va="center",
@@ -227,7 +269,38 @@ def waves_figure(
         ax.grid(alpha=0.3)
         ax.set_xlim(float(t[0]), float(t[-1]))
     fig.supxlabel("t (time)")
-    fig.supylabel("y(t)")
+    fig.supylabel(ylabel)
+    fig.suptitle(title)
+    return _fit_text(fig, default)
+
+
+def _channel_rows(X3: np.ndarray, lengths: np.ndarray, t: np.ndarray,
+                  class_names: Sequence[str], picks: list[np.ndarray], chans: list[int],
+                  names: list[str], layout: str, alpha: float, title: str,
+                  width: float | None, height: float | None, dpi: float | None) -> Figure:
+    """One panel row per channel: classes overlaid, or (grid) one column per class."""
+    k = len(class_names)
+    colors = class_colors(k)
+    ncols = 1 if layout == "overlay" else k
+    default = (min(40.0, max(10.0, 2.6 * ncols)), max(5.0, 1.6 * len(chans) + 0.8))
+    fig = _new_figure(width, height, default, dpi)
+    axes = fig.subplots(len(chans), ncols, sharex=True, sharey="row", squeeze=False)
+    for r, ch in enumerate(chans):
+        for c in range(k):
+            ax = axes[r, 0 if layout == "overlay" else c]
+            _draw_sequences(ax, t, X3[:, ch], lengths, picks[c], colors[c], alpha,
+                            class_names[c] if r == 0 else None)
+            if r == 0 and layout == "grid":
+                ax.set_title(class_names[c], fontsize="small")
+        axes[r, 0].set_ylabel(names[ch])
+        for ax in axes[r]:
+            ax.grid(alpha=0.3)
+            ax.set_xlim(float(t[0]), float(t[-1]))
+    if layout == "overlay":
+        axes[0, 0].legend(title="class", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                          borderaxespad=0, ncols=1 if k <= 12 else 2, fontsize="small")
+    fig.supxlabel("t (time)")
+    fig.supylabel("channel")
     fig.suptitle(title)
     return _fit_text(fig, default)
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from sinecli.dataset import Dataset
 from sinecli.errors import SinecliError
-from sinecli.models import ModelConfig, build
+from sinecli.models import ModelConfig, build, family
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -135,11 +135,21 @@ def split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np
     return np.setdiff1d(idx, val_idx, assume_unique=True), val_idx
 
 
-def fit_scaling(X: np.ndarray) -> tuple[float, float]:
-    """One global shift and scale for all sequences (mean and std of the training split)."""
-    shift = float(X.mean(dtype=np.float64))
-    scale = float(X.std(dtype=np.float64))
-    return shift, scale if scale > 0 else 1.0
+def fit_scaling(X: np.ndarray, lengths: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, one shift and scale for all sequences: the mean and std of the training
+    split's valid points (padding excluded). X is (N, C, T) or (N, T); returns two (C,)."""
+    X3 = X[:, None, :] if X.ndim == 2 else X
+    if lengths is None:
+        shift = X3.mean(axis=(0, 2), dtype=np.float64)
+        scale = X3.std(axis=(0, 2), dtype=np.float64)
+    else:
+        valid = (np.arange(X3.shape[-1])[None, :] < lengths[:, None])[:, None, :]  # (N, 1, T)
+        count = float(lengths.sum())
+        shift = np.where(valid, X3, 0.0).sum(axis=(0, 2), dtype=np.float64) / count
+        centred = np.where(valid, X3 - shift[None, :, None], 0.0)
+        scale = np.sqrt((centred * centred).sum(axis=(0, 2), dtype=np.float64) / count)
+    return shift, np.where(scale > 0, scale, 1.0)
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -154,15 +164,17 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 @torch.no_grad()
 def evaluate_loss(
-    model: nn.Module, X: torch.Tensor, y: torch.Tensor, autocast: Callable[[], Any]
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, autocast: Callable[[], Any],
+    lengths: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over (X, y), in eval mode and batches."""
     was_training = model.training
     model.eval()
     total, correct = torch.zeros((), device=X.device), torch.zeros((), device=X.device)
     for lo in range(0, len(X), EVAL_BATCH):
+        lb = None if lengths is None else lengths[lo : lo + EVAL_BATCH]
         with autocast():
-            logits = model(X[lo : lo + EVAL_BATCH]).float()  # (B, K)
+            logits = model(X[lo : lo + EVAL_BATCH], lb).float()  # (B, K)
         yb = y[lo : lo + EVAL_BATCH]
         total += F.cross_entropy(logits, yb, reduction="sum")
         correct += (logits.argmax(1) == yb).sum()
@@ -209,8 +221,13 @@ def fit(
     if ds.y is None:
         raise SinecliError("training data has no labels (y)")
     model_cfg = dataclasses.replace(
-        model_cfg, seq_len=ds.length, num_classes=len(ds.class_names)
+        model_cfg, seq_len=ds.length, num_classes=len(ds.class_names), channels=ds.channels
     )
+    lo, hi = ds.length_range()
+    if family(model_cfg.kind).fixed_length and lo != hi:
+        raise SinecliError(f"model {model_cfg.kind} reads sequences of one length, but the "
+                           f"training data's lengths range from {lo} to {hi}; use another "
+                           "--model")
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if cfg.deterministic:
         # cuBLAS needs this before its first use to be deterministic; harmless on CPU.
@@ -240,8 +257,10 @@ def _fit(
         torch.manual_seed(cfg.seed)
         model = build(model_cfg).to(device)
         train_idx, val_idx = split(ds.y, cfg.val_fraction, cfg.seed)
+        lengths = ds.lengths
         if cfg.scale_inputs:
-            model.set_scaling(*fit_scaling(ds.X[train_idx]))
+            model.set_scaling(*fit_scaling(
+                ds.X3[train_idx], None if lengths is None else lengths[train_idx]))
         optimizer = _optimizer(model, cfg)
         shuffle = torch.Generator().manual_seed(cfg.seed)
         history = new_history()
@@ -262,10 +281,13 @@ def _fit(
             best_state = r.get("best_state")
 
         # Data lives on the device once; each step only indexes it.
-        X_train = torch.from_numpy(ds.X[train_idx]).to(device)  # (N_train, T)
+        X_train = torch.from_numpy(ds.X3[train_idx]).to(device)  # (N_train, C, T)
         y_train = torch.from_numpy(ds.y[train_idx]).to(device)  # (N_train,)
-        X_val = torch.from_numpy(ds.X[val_idx]).to(device)  # (N_val, T)
+        X_val = torch.from_numpy(ds.X3[val_idx]).to(device)  # (N_val, C, T)
         y_val = torch.from_numpy(ds.y[val_idx]).to(device)  # (N_val,)
+        # (N_train,), (N_val,) int64 on the CPU (packing reads them there); None: all whole
+        L_train = None if lengths is None else torch.from_numpy(lengths[train_idx])
+        L_val = None if lengths is None else torch.from_numpy(lengths[val_idx])
         has_val = len(val_idx) > 0
         n = len(X_train)
         steps = cfg.steps_per_epoch or math.ceil(n / cfg.batch_size)
@@ -282,6 +304,8 @@ def _fit(
                 "model_config": model_cfg.to_dict(),
                 "state_dict": weights,
                 "class_names": list(ds.class_names),
+                "channel_names": ds.channel_names,
+                "train_lengths": list(ds.length_range()),
                 "train_config": cfg.to_dict(),
                 "seed": cfg.seed,
                 "epoch": epoch,
@@ -326,9 +350,10 @@ def _fit(
                     done = ((epoch - 1) * steps + step) / (cfg.epochs * steps)
                     for group in optimizer.param_groups:
                         group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
-                xb, yb = X_train[batch], y_train[batch]  # (B, T), (B,)
+                xb, yb = X_train[batch], y_train[batch]  # (B, C, T), (B,)
+                lb = None if L_train is None else L_train[batch.cpu()]  # (B,)
                 with autocast():
-                    logits = model(xb)  # (B, K)
+                    logits = model(xb, lb)  # (B, K)
                 loss = F.cross_entropy(logits.float(), yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -355,7 +380,7 @@ def _fit(
             val_loss: float | None = None
             val_acc: float | None = None
             if has_val:
-                val_loss, val_acc = evaluate_loss(model, X_val, y_val, autocast)
+                val_loss, val_acc = evaluate_loss(model, X_val, y_val, autocast, L_val)
                 if val_loss < best_loss:
                     best_loss, best_epoch, bad_epochs = val_loss, epoch, 0
                     best_state = _state_clone(model)

@@ -5,7 +5,7 @@
 - `test.npz`: the same spec with seed 2 (a held-out set);
 - `model.pt`: a GRU with 8 hidden units trained for 2 epochs on train.npz, on the CPU;
 - `unlabelled.npz`: test.npz without `y`;
-- `short.npz`: 16 points per sequence (does not fit the model's 24);
+- `stereo.npz`: test.npz with each sequence as two channels (the model reads one);
 - `renamed.npz`: test.npz with other class names (does not fit the model's classes).
 """
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+
+import numpy as np
 
 from sinecli import dataset
 from sinecli.generate import GenerateSpec, make_dataset
@@ -26,12 +28,13 @@ def make_workspace(folder: Path) -> dict[str, Path]:
 
     spec = GenerateSpec(samples_per_class=PER_CLASS, points=POINTS, seed=1)
     paths = {name: folder / f"{name}.npz"
-             for name in ("train", "test", "unlabelled", "short", "renamed")}
+             for name in ("train", "test", "unlabelled", "stereo", "renamed")}
     dataset.save(paths["train"], make_dataset(spec))
     test = make_dataset(dataclasses.replace(spec, seed=2))
     dataset.save(paths["test"], test)
     dataset.save(paths["unlabelled"], dataclasses.replace(test, y=None))
-    dataset.save(paths["short"], make_dataset(dataclasses.replace(spec, points=16)))
+    dataset.save(paths["stereo"],  # two channels, where the model was trained on one
+                 dataclasses.replace(test, X=np.stack([test.X, test.X], axis=1)))
     dataset.save(paths["renamed"],
                  dataclasses.replace(test, class_names=["x", "y", "z"]))
     paths["model"] = folder / "model.pt"

@@ -149,7 +149,7 @@ def test_bad_gate_is_reported_without_importing_torch(ws) -> None:
 
 
 @pytest.mark.parametrize("data, message", [
-    ("short", "16 points but the model"),
+    ("stereo", "2 channel(s) but the model"),
     ("renamed", "do not match the model's"),
 ])
 def test_mismatched_dataset_exits_2_without_output(runner: CliRunner, ws, tmp_path, data,

@@ -30,6 +30,14 @@ TINY = ["--hidden", "4", "--epochs", "2", "--batch-size", "8", "-q", "--device",
 SIZE = ["--width", "4", "--height", "3", "--dpi", "40"]  # 160 x 120 pixels
 
 
+def stereo(path: Path) -> Path:
+    """The dataset at `path` rewritten with each sequence twice, as two channels."""
+    ds = dataset.load(path)
+    ds.X = np.stack([ds.X, ds.X], axis=1)  # (N, 2, T)
+    dataset.save(path, ds)
+    return path
+
+
 def make(path: Path, classes: tuple[ClassSpec, ...] = CLASSES, points: int = 16,
          seed: int = 0) -> Path:
     spec = GenerateSpec(classes=classes, samples_per_class=4, points=points, noise_std=0.1,
@@ -51,7 +59,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "data": make(root / "data.npz"),
         "data2": make(root / "data2.npz", seed=7),  # same classes, other sequences
         "other": make(root / "other.npz", OTHER_CLASSES),  # other class names
-        "long": make(root / "long.npz", points=24),  # other sequence length
+        "stereo": stereo(make(root / "stereo.npz")),  # two channels, the model reads one
         "model": root / "model.pt",
         "steps": root / "steps.pt",
         "root": root,
@@ -185,7 +193,7 @@ def empty_history(files: dict[str, Path], tmp_path: Path) -> Path:
     ("case", "message"),
     [
         ("empty-history", "history holds no epochs"),
-        ("other-length", "16"),
+        ("other-channels", "2 channel(s)"),
         ("other-classes", "do not match"),
         ("bad-suffix", "suffix '.jpg'"),
         ("no-suffix", "no suffix"),
@@ -210,7 +218,7 @@ def test_bad_input_exits_2_and_writes_nothing(
     model, data = files["model"], files["data"]
     cmd: list = {
         "empty-history": ["loss", empty_history(files, tmp_path), "-o", png],
-        "other-length": ["confusion", model, files["long"], "-o", png],
+        "other-channels": ["confusion", model, files["stereo"], "-o", png],
         "other-classes": ["calibration", model, files["other"], "-o", png],
         # the suffix is checked before anything is read: the data path need not even exist
         "bad-suffix": ["confusion", model, tmp_path / "absent.npz", "-o", tmp_path / "f.jpg"],
@@ -246,7 +254,7 @@ def test_failed_plot_keeps_an_existing_target(
 ) -> None:
     out = tmp_path / "cm.png"
     out.write_bytes(b"previous")
-    assert_exit(plot(runner, "confusion", files, out, data="long"), 2)
+    assert_exit(plot(runner, "confusion", files, out, data="stereo"), 2)
     assert out.read_bytes() == b"previous"
 
 

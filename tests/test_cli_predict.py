@@ -121,7 +121,7 @@ def test_unlabelled_dataset(runner: CliRunner, ws) -> None:
 
 
 @pytest.mark.parametrize("data, message", [
-    ("short", "16 points but the model"),
+    ("stereo", "2 channel(s) but the model"),
     ("renamed", "do not match the model's"),
 ])
 def test_mismatch_exits_2_without_output(runner: CliRunner, ws, tmp_path, data,

@@ -110,7 +110,8 @@ def test_checkpoint_holds_the_documented_payload(
     assert p["sinecli_version"] == __version__
     assert p["torch_version"] == str(torch.__version__)
     assert p["model_config"] == {"kind": "gru", "hidden": 4, "layers": 1, "bidirectional": False,
-                                 "dropout": 0.0, "patch": 4, "seq_len": 20, "num_classes": 3}
+                                 "dropout": 0.0, "patch": 4, "seq_len": 20, "num_classes": 3,
+                                 "channels": 1}
     assert p["class_names"] == ["sin_10hz", "sin_10hz_x2", "sin_5hz"]
     assert p["train_config"] == TrainConfig(epochs=2, batch_size=8, seed=5).to_dict()
     assert p["seed"] == 5 and p["epoch"] == 2 and p["best_epoch"] in (1, 2)

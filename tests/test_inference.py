@@ -97,7 +97,7 @@ class _Failing(nn.Module):
         super().__init__()
         self.bad, self.calls, self.lock = bad, 0, threading.Lock()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         with self.lock:
             self.calls += 1
         if float(x[0, 0]) == self.bad:
@@ -118,7 +118,8 @@ def test_workers_run_on_other_threads_in_inference_mode() -> None:
     seen: set[tuple[str, bool]] = set()
 
     class Probe(nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None
+                    ) -> torch.Tensor:
             seen.add((threading.current_thread().name, torch.is_inference_mode_enabled()))
             return torch.zeros(len(x), K)
 

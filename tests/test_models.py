@@ -191,7 +191,16 @@ def test_a_ragged_length_is_padded_with_zeros_in_front(patch: int) -> None:
         ({"kind": "notebook"}, "patch 1"),
         ({"patch": 0}, "patch"),
         ({"num_classes": 1}, "num_classes"),
-        ({"seq_len": 1}, "seq_len"),
+        ({"seq_len": 0}, "seq_len"),
+        ({"kind": "notebook", "patch": 1, "seq_len": 1}, "at least 2 points"),
+        ({"kind": "notebook", "patch": 1, "channels": 3}, "one channel"),
+        ({"channels": 0}, "channels"),
+        ({"kind": "gur"}, "did you mean 'gru'"),
+        # absurd sizes are refused before anything is allocated
+        ({"hidden": 100_000_000}, r"hidden must be in \[1, 4096\]"),
+        ({"layers": 100_000}, r"layers must be in \[1, 32\]"),
+        ({"patch": 1_000_000}, "patch"),
+        ({"hidden": 4096, "layers": 32, "bidirectional": True}, "parameters"),
     ],
 )
 def test_invalid_configs_are_rejected(changes: dict, fragment: str) -> None:
@@ -288,7 +297,7 @@ def test_notebook_model_has_the_notebooks_gradients() -> None:
 def test_notebook_model_keeps_the_notebooks_parameter_shapes() -> None:
     model = make("notebook", hidden=5)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert shapes == {"shift": (), "scale": (), "i2h.weight": (5, T + 5), "i2h.bias": (5,),
+    assert shapes == {"shift": (1,), "scale": (1,), "i2h.weight": (5, T + 5), "i2h.bias": (5,),
                       "i2o.weight": (K, T + 5), "i2o.bias": (K,)}
 
 
@@ -364,3 +373,58 @@ def test_rows_do_not_influence_each_other(kind: str) -> None:
     x2 = x.clone()
     x2[1:] *= 10
     torch.testing.assert_close(model(x2)[0], together[0], rtol=1e-5, atol=1e-6)
+
+
+# --- channels and lengths (dataset format 2) ----------------------------------------------------
+
+
+def ragged(channels: int = 2, width: int = 12, seed: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """(4, C, width) with lengths 5, 12, 7, 1 and random values (not zeros) in the padding."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([5, 12, 7, 1])
+    return torch.randn(4, channels, width, generator=g), lengths
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "rnn"])
+@pytest.mark.parametrize("patch", [1, 3, 4])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padding_of_any_value_never_changes_a_prediction(kind: str, patch: int,
+                                                         bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    model = build(ModelConfig(kind=kind, hidden=6, patch=patch, bidirectional=bidirectional,
+                              seq_len=12, num_classes=K, channels=2)).eval()
+    x, lengths = ragged()
+    wider = torch.cat([x, 100 * torch.randn(4, 2, 9)], dim=2)  # 9 more points of padding
+    wider[:, :, :12] = torch.where(torch.arange(12) < lengths[:, None, None], x,
+                                   -50.0)  # and other values in the old padding
+    with torch.no_grad():
+        base = model(x, lengths)
+        torch.testing.assert_close(model(wider, lengths), base, rtol=1e-5, atol=1e-6)
+        for i, n in enumerate(lengths.tolist()):  # each sequence alone, with no padding at all
+            torch.testing.assert_close(model(x[i : i + 1, :, :n]), base[i : i + 1],
+                                       rtol=1e-5, atol=1e-6)
+
+
+def test_every_channel_is_read() -> None:
+    torch.manual_seed(0)
+    model = build(ModelConfig(hidden=6, seq_len=12, num_classes=K, channels=3)).eval()
+    x = torch.randn(2, 3, 12)
+    changed = x.clone()
+    changed[:, 2] += 1.0
+    with torch.no_grad():
+        assert not torch.allclose(model(x), model(changed))
+
+
+def test_scaling_is_per_channel_and_old_scalar_checkpoints_load() -> None:
+    model = make("gru", channels=1)
+    model.set_scaling([2.0], [4.0])
+    state = model.state_dict()
+    state["shift"], state["scale"] = torch.tensor(2.0), torch.tensor(4.0)  # format <= 2
+    again = make("gru", channels=1)
+    again.load_state_dict(state)
+    assert again.shift.shape == (1,) and float(again.scale[0]) == 4.0
+    two = build(ModelConfig(hidden=4, seq_len=T, num_classes=K, channels=2))
+    two.set_scaling([0.0, 10.0], [1.0, 2.0])
+    x = torch.stack([torch.ones(1, T), 14 * torch.ones(1, T)], dim=1)  # (1, 2, T)
+    torch.testing.assert_close(two.normalise(x), torch.ones(1, 2, T) * torch.tensor(
+        [1.0, 2.0])[None, :, None])

@@ -291,3 +291,39 @@ def test_save_failure_leaves_the_target_alone(tmp_path: Path) -> None:
         plots.save(fig, out)
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["w.png"]
+
+
+# --- several channels, unequal lengths ----------------------------------------------------------
+
+
+def _ragged_waves() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    lengths = np.array([10, 4, 7, 10])
+    X = rng.normal(size=(4, 3, 10)).astype(np.float32)  # (N, C, T)
+    X *= np.arange(10)[None, None, :] < lengths[:, None, None]
+    return X, np.array([0, 1, 0, 1]), lengths
+
+
+@pytest.mark.parametrize("layout", ["overlay", "grid"])
+def test_waves_draw_one_row_per_channel_each_sequence_to_its_length(layout: str) -> None:
+    X, y, lengths = _ragged_waves()
+    fig = plots.waves_figure(X, y, np.arange(10.0), ["a", "b"], lengths=lengths,
+                             channel_names=["x", "y", "z"], examples=2, layout=layout)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == (3 if layout == "overlay" else 6)
+    assert [ax.get_ylabel() for ax in axes if ax.get_ylabel()] == ["x", "y", "z"]
+    drawn = sorted(len(line.get_xdata()) for line in axes[0].get_lines())
+    want = sorted(lengths[[0, 2]].tolist() if layout == "grid" else lengths.tolist())
+    assert drawn == want
+
+
+def test_waves_draw_only_the_chosen_channel() -> None:
+    X, y, lengths = _ragged_waves()
+    names = ["x", "y", "z"]
+    assert plots.pick_channels(names, ["z", "0"]) == [2, 0]
+    fig = plots.waves_figure(X, y, np.arange(10.0), ["a", "b"], lengths=lengths,
+                             channel_names=names, channels=plots.pick_channels(names, ["y"]))
+    (ax,) = fig.axes
+    assert ax.get_ylabel() == "channel y"
+    with pytest.raises(SinecliError, match="--channel w: no such channel"):
+        plots.pick_channels(names, ["w"])

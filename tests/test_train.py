@@ -442,3 +442,44 @@ def test_ci_gets_plain_lines_even_on_a_terminal(monkeypatch: pytest.MonkeyPatch)
     reporter.epoch(record(1, epochs=2))
     reporter.close()
     assert fake.getvalue().startswith("epoch 1/2") and "\x1b" not in fake.getvalue()
+
+
+# --- channels and lengths (dataset format 2) ----------------------------------------------------
+
+
+def test_fit_scaling_is_per_channel_over_valid_points_only() -> None:
+    X = np.zeros((2, 2, 4), np.float32)  # (N, C, T)
+    X[0, 0, :2], X[1, 0, :3] = [1, 3], [1, 3, 2]  # channel 0: values 1 3 1 3 2
+    X[0, 1, :2], X[1, 1, :3] = [10, 10], [10, 10, 10]
+    shift, scale = fit_scaling(X, np.array([2, 3]))
+    np.testing.assert_allclose(shift, [2.0, 10.0])
+    np.testing.assert_allclose(scale, [np.std([1, 3, 1, 3, 2]), 1.0])  # constant: scale 1
+
+
+def test_trains_on_multichannel_unequal_length_data() -> None:
+    rng = np.random.default_rng(0)
+    n, c, t = 48, 3, 20
+    y = np.repeat(np.arange(2), n // 2).astype(np.int64)
+    lengths = rng.integers(6, t + 1, size=n).astype(np.int64)
+    X = rng.normal(size=(n, c, t)).astype(np.float32)
+    X[:, 1] += np.where(y == 1, 2.0, -2.0)[:, None]  # only channel 1 tells the classes apart
+    X *= np.arange(t)[None, None, :] < lengths[:, None, None]
+    ds = Dataset(X=X, y=y, t=np.arange(float(t)), class_names=["a", "b"], meta={},
+                 lengths=lengths, channel_names=["x", "y", "z"])
+    payload = fit(ds, ModelConfig(hidden=8), TrainConfig(epochs=6, batch_size=8, lr=0.02,
+                                                         val_fraction=0.25), torch.device("cpu"))
+    history = payload["history"]
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
+    assert history["val_accuracy"][-1] == 1.0
+    assert payload["model_config"]["channels"] == 3
+    assert payload["channel_names"] == ["x", "y", "z"]
+    assert payload["train_lengths"] == [int(lengths.min()), int(lengths.max())]
+
+
+def test_the_notebook_cell_refuses_unequal_lengths() -> None:
+    ds = Dataset(X=np.ones((4, 5), np.float32), y=np.array([0, 0, 1, 1]), t=np.arange(5.0),
+                 class_names=["a", "b"], lengths=np.array([5, 3, 5, 5]))
+    ds.X[1, 3:] = 0
+    with pytest.raises(SinecliError, match="one length"):
+        fit(ds, ModelConfig(kind="notebook", patch=1), TrainConfig(epochs=1, val_fraction=0),
+            torch.device("cpu"))

@@ -27,7 +27,6 @@ from sinecli.checkpoint import FORMAT_VERSION as CHECKPOINT_VERSION
 from sinecli.dataset import FORMAT_VERSION as DATASET_VERSION
 
 from .support import (
-    POINTS,
     RESUME_FLAGS,
     TRAIN_FLAGS,
     Workspace,
@@ -196,8 +195,8 @@ DATA_CASES: dict[str, Case] = {
     "meta-newer-version": Case(_dataset(meta=meta_array(format_version=DATASET_VERSION + 1)),
                                "newer"),
     # a valid dataset that does not fit the checkpoint
-    "length-mismatch": Case(_dataset(X=lambda X: X[:, :-4], t=lambda t: t[:-4]),
-                            f"{POINTS - 4} points", only=frozenset(WITH_MODEL)),
+    "channels-mismatch": Case(_dataset(X=lambda X: np.stack([X, X], axis=1)),
+                              r"2 channel\(s\)", only=frozenset(WITH_MODEL)),
     "classes-mismatch": Case(_dataset(class_names=np.asarray(["u", "v", "w"])),
                              "do not match", only=frozenset(WITH_MODEL)),
 }

@@ -1,0 +1,79 @@
+"""The model registry: kind name -> its family's config class, validator and builder.
+
+A checkpoint stores the config as a plain dict with its `kind`, so a later step rebuilds the
+model from the file alone (as nanoGPT does). A new family is one module beside these and one
+entry in FAMILIES; families import `models.base`, never this registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sinecli.errors import SinecliError
+from sinecli.models import notebook, recurrent
+from sinecli.models.base import ModelConfig, Scaled
+from sinecli.models.notebook import NotebookRNN
+from sinecli.models.recurrent import RecurrentClassifier
+
+__all__ = ["FAMILIES", "KINDS", "LEGACY_DEFAULTS", "Family", "ModelConfig", "NotebookRNN",
+           "RecurrentClassifier", "build", "config_from_dict", "family", "validate"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One kind of model: how to check its config and build it; `fixed_length` models read
+    sequences of exactly the training length (their weights are tied to it)."""
+
+    config: type
+    validate: Callable[[Any, str], None]
+    build: Callable[[Any], Scaled]
+    fixed_length: bool = False
+    summary: str = ""
+
+
+FAMILIES: dict[str, Family] = {
+    "gru": Family(ModelConfig, recurrent.validate, RecurrentClassifier,
+                  summary="gated recurrent unit over patches of points"),
+    "lstm": Family(ModelConfig, recurrent.validate, RecurrentClassifier,
+                   summary="long short-term memory over patches of points"),
+    "rnn": Family(ModelConfig, recurrent.validate, RecurrentClassifier,
+                  summary="plain tanh recurrent network over patches of points"),
+    "notebook": Family(ModelConfig, notebook.validate, NotebookRNN, fixed_length=True,
+                       summary="the notebook's hand-written cell, for comparison"),
+}
+KINDS = tuple(FAMILIES)
+#: What a stored config means by a key it lacks: checkpoints written before patches read one
+#: point a step, and before channels, one channel.
+LEGACY_DEFAULTS: dict[str, Any] = {"patch": 1, "channels": 1}
+
+
+def family(kind: str, where: str = "model") -> Family:
+    if kind not in FAMILIES:
+        from difflib import get_close_matches
+
+        close = get_close_matches(kind, KINDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SinecliError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}{hint}")
+    return FAMILIES[kind]
+
+
+def validate(cfg: Any, where: str = "model") -> None:
+    family(cfg.kind, where).validate(cfg, where)
+
+
+def build(cfg: Any) -> Scaled:
+    """Instantiate the model for `cfg` (weights from torch's global RNG; seed it first)."""
+    validate(cfg)
+    return family(cfg.kind).build(cfg)
+
+
+def config_from_dict(values: dict[str, Any]) -> Any:
+    """The config a checkpoint stores, as its family's dataclass; unknown keys are ignored."""
+    kind = values.get("kind", "gru")
+    cls = FAMILIES[kind].config if kind in FAMILIES else ModelConfig
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {**LEGACY_DEFAULTS, **values}
+    return cls(**{k: v for k, v in values.items() if k in known})
