@@ -1,0 +1,153 @@
+"""Text to float32 at C speed: numpy parses a whole block of separated values in one call.
+
+A per-value Python loop (float() on each token, as aeon's loader does) costs several times
+more; the parsers instead join a block's value fields into one string and hand it to
+`numpy.fromstring`. Only when that fails do they look for the offending token, field by field.
+Missing values ('?', NaN, an empty cell where the format allows one) become NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import re
+import signal
+import sys
+import warnings
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+
+#: Markers of a missing value, compared lower-cased and stripped.
+MISSING_MARKERS = frozenset({"?", "nan"})
+# what numpy's parser reads; float() also takes "1_000" and non-ASCII digits, numpy does not
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf(?:inity)?",
+                     re.ASCII | re.IGNORECASE)
+
+
+def parse(text: str, count: int, sep: str | None) -> np.ndarray | None:
+    """The `count` values of `text` separated by `sep` (None: whitespace) as float32, or None
+    when the text holds anything but that many numbers and missing markers ('?', NaN).
+
+    Infinities and values beyond float32's range come back as +-inf: the caller refuses them,
+    naming the line.
+    """
+    if count == 0:
+        return np.empty(0, dtype=np.float32) if not text.strip() else None
+    if "?" in text:
+        text = text.replace("?", "nan")
+    with warnings.catch_warnings():
+        # numpy < 2.3 warns (DeprecationWarning) and returns what it read so far; newer ones
+        # raise ValueError. Both mean "not all numbers".
+        warnings.simplefilter("error")
+        try:
+            values = np.fromstring(text, dtype=np.float32, sep=sep if sep is not None else " ")
+        except (ValueError, DeprecationWarning):
+            return None
+    return values if values.shape[0] == count else None
+
+
+def token_value(token: str) -> float | None:
+    """One token as a float (NaN for a missing marker), or None when it is not a number."""
+    stripped = token.strip()
+    if stripped.lower() in MISSING_MARKERS:
+        return math.nan
+    return float(stripped) if _NUMBER.fullmatch(stripped) else None
+
+
+def first_bad_token(field: str, sep: str | None) -> str | None:
+    """The first token of `field` that is not a number or a missing marker (None: all fine)."""
+    for token in (field.split(sep) if sep is not None else field.split()):
+        if token_value(token) is None:
+            return token
+    return None
+
+
+def describe(token: str) -> str:
+    """A token for an error message: quoted and cut short when long; an empty one said so."""
+    if not token.strip():
+        return "an empty value"
+    return repr(token if len(token) <= 40 else token[:37] + "...")
+
+
+def _workers() -> int:
+    """Processes to parse with: the CPUs this process may use, where fork is available (the
+    workers then start in milliseconds, sharing the parent's imports), else none."""
+    if sys.platform != "linux" or "fork" not in mp.get_all_start_methods():
+        return 0
+    return min(len(os.sched_getaffinity(0)), 8)
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool and reports the interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class BlockParser:
+    """Parses the blocks of one input in order, with `parse`; once the input spans two blocks,
+    in worker processes (one per CPU), while the caller reads and splits the next blocks.
+
+    numpy's parser holds the GIL, so threads would not help; on one CPU it runs in-process.
+    When numpy cannot read a block, its `fallback` runs in the caller: it returns the values
+    read another way, or raises the error naming the first bad value. Fallbacks run in file
+    order, so the error reported does not depend on how many workers there are.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._workers = _workers() if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: deque[tuple[Any, Callable[[], np.ndarray]]] = deque()
+        self._held: tuple[str, int, str | None, Callable[[], np.ndarray]] | None = None
+        self._done: list[np.ndarray] = []
+        self._blocks = 0
+
+    def submit(self, text: str, count: int, sep: str | None,
+               fallback: Callable[[], np.ndarray]) -> None:
+        self._blocks += 1
+        if self._workers < 2:
+            self._pending.append((parse(text, count, sep), fallback))
+            self._settle(0)
+            return
+        if self._blocks == 1:  # hold it: a one-block input is parsed in-process
+            self._held = (text, count, sep, fallback)
+            return
+        if self._pool is None:
+            with warnings.catch_warnings():  # Python 3.12+ warns on fork with threads alive
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._pool = ProcessPoolExecutor(self._workers, mp.get_context("fork"),
+                                                 initializer=_ignore_sigint)
+            if self._held is not None:
+                held, self._held = self._held, None
+                self._pending.append((self._pool.submit(parse, *held[:3]), held[3]))
+        self._pending.append((self._pool.submit(parse, text, count, sep), fallback))
+        self._settle(2 * self._workers)
+
+    def _settle(self, keep: int) -> None:
+        """Wait for the oldest blocks until at most `keep` are pending."""
+        while len(self._pending) > keep:
+            job, fallback = self._pending.popleft()
+            values = job.result() if isinstance(job, Future) else job
+            self._done.append(values if values is not None else fallback())
+
+    def raise_pending(self) -> None:
+        """Raise the error of an earlier block, if one has any (before a later error)."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._pending.append((parse(*held[:3]), held[3]))
+        self._settle(0)
+
+    def collect(self) -> list[np.ndarray]:
+        """Every block's values, in order (raising the first block's error, if any)."""
+        self.raise_pending()
+        self.close()
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
