@@ -6,6 +6,8 @@ them, so `sinecli --help` and `sinecli generate` start in a fraction of torch's 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import signal
@@ -19,55 +21,101 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from sinecli import __version__
-from sinecli.errors import Interrupted, SinecliError
+from sinecli import __version__, atomic, streams
+from sinecli.atomic import STOP_SIGNALS
+from sinecli.errors import BrokenStdout, Interrupted, SinecliError, Terminated
 
-_state = {"debug": bool(os.environ.get("SINECLI_DEBUG")), "interrupted": False}
+_state: dict[str, Any] = {"debug": bool(os.environ.get("SINECLI_DEBUG")), "signal": None}
+
+#: Exit status for a broken stdout pipe (`| head`): 128 + SIGPIPE, as a shell reports a Unix
+#: tool that the signal ended.
+EXIT_BROKEN_PIPE = 141
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """One line on stderr; a closed or broken stderr is no reason to fail (streams.py)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(message, file=sys.stderr, flush=True)
 
 
-def _on_sigint(signum: int, frame: Any) -> None:
-    _state["interrupted"] = True
-    raise Interrupted
+def _on_signal(signum: int, frame: Any) -> None:
+    """SIGINT, SIGTERM, SIGHUP: raise where the program stands, so that every `finally` runs
+    (temporary files go, targets stay complete or untouched) and the CLI exits 128 + signum."""
+    _state["signal"] = signum
+    if signum == signal.SIGINT:
+        raise Interrupted
+    raise Terminated(signum)
 
 
-def _set_sigint(handler: Any) -> Any:
-    """Install `handler` for SIGINT and return the one it replaced, or None and install nothing
-    when not on the main thread or when SIGINT is not Python's default (e.g. ignored, as for
-    `nohup` and background jobs)."""
+def _install_handlers() -> dict[int, Any]:
+    """Install `_on_signal` for the stop signals still at their defaults, and return the ones it
+    replaced. Nothing on other threads; a signal the caller ignores (`nohup` ignores SIGHUP,
+    background jobs SIGINT) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return None
-    return signal.signal(signal.SIGINT, handler)
+        return {}
+    previous: dict[int, Any] = {}
+    for signum in STOP_SIGNALS:
+        default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        if signal.getsignal(signum) is default:
+            previous[signum] = signal.signal(signum, _on_signal)
+    return previous
+
+
+def _signal_exit(note: str = "") -> int:
+    """Print the one line for a stop signal and return its exit status (130, 143, 129)."""
+    signum = _state["signal"] or signal.SIGINT
+    what = "interrupted" if signum == signal.SIGINT else \
+        f"interrupted by {signal.Signals(signum).name}"
+    _err(f"sinecli: {what}; {note}" if note else f"sinecli: {what}")
+    return 128 + int(signum)
+
+
+def _broken_pipe_exit() -> int:
+    """The reader of stdout went away: stop quietly, with stdout on /dev/null so that the
+    final flush cannot complain either."""
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    return EXIT_BROKEN_PIPE
+
+
+def _early_stdout_check(args: list[str]) -> None:
+    """`--json` and `--print-config` write to stdout: a closed one fails before the work."""
+    if any(a in ("--json", "--print-config") for a in args):
+        streams.require_stdout(next(a for a in args if a in ("--json", "--print-config")))
 
 
 class _Group(TyperGroup):
-    """Turns domain errors into exit codes in one place (DESIGN.md section 4)."""
+    """Turns domain errors into exit codes in one place (docs: README "Exit codes")."""
 
     def invoke(self, ctx: Any) -> Any:
-        _state["interrupted"] = False
-        previous = _set_sigint(_on_sigint)
+        _state["signal"] = None
+        args = [*getattr(ctx, "protected_args", []), *ctx.args]
+        atomic.note_arguments(args)
+        previous = _install_handlers()
         try:
+            _early_stdout_check(args)
             return super().invoke(ctx)
         except SinecliError as exc:
             _err(f"sinecli: error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
-            note = exc.note if isinstance(exc, Interrupted) else ""
-            _err(f"sinecli: interrupted; {note}" if note else "sinecli: interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(_signal_exit(getattr(exc, "note", ""))) from None
         except (typer.Exit, typer.Abort):
             raise
+        except (BrokenStdout, BrokenPipeError):
+            raise typer.Exit(_broken_pipe_exit()) from None
         except Exception as exc:
             if type(exc).__module__.startswith("typer"):  # usage errors: typer prints them
                 raise
-            if _state["interrupted"]:  # Ctrl-C mid-import can surface as ImportError & co.
-                _err("sinecli: interrupted")
-                raise typer.Exit(130) from None
+            if _state["signal"]:  # a signal mid-import can surface as ImportError & co.
+                raise typer.Exit(_signal_exit()) from None
+            if isinstance(exc, OSError) and exc.filename is not None and \
+                    exc.errno in _USER_ERRNOS:
+                # the environment, not a bug: a name too long, no permission, a full disk
+                _err(f"sinecli: error: {exc.filename}: {exc.strerror}")
+                raise typer.Exit(2) from None
             if _state["debug"]:
                 traceback.print_exc()
             else:
@@ -75,8 +123,15 @@ class _Group(TyperGroup):
                      "(rerun with --debug for the traceback)")
             raise typer.Exit(1) from None
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            atomic.note_arguments([])
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+#: OSErrors about a path the user gave, reported as invalid input (exit 2).
+_USER_ERRNOS = {errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
+                errno.EDQUOT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENOENT,
+                errno.ETXTBSY, errno.EFBIG}
 
 
 app = typer.Typer(
@@ -141,6 +196,7 @@ CheckpointArg = Annotated[Path, typer.Argument(help="Checkpoint file (.pt) from 
 
 
 def _emit_json(obj: Any) -> None:
+    streams.require_stdout("--json")
     print(json.dumps(obj, indent=2, sort_keys=False))
 
 
@@ -608,5 +664,23 @@ def plot_calibration(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="sinecli")
+    """Console-script entry point: the std streams guarded (streams.py), then the app, then a
+    last flush of stdout whose failure is reported like any other (or quiet, for `| head`)."""
+    streams.setup()
+    code: Any = 0
+    try:
+        app(prog_name="sinecli")
+    except SystemExit as exc:
+        code = exc.code
+    except SinecliError as exc:  # raised outside a command: e.g. --help with stdout closed
+        _err(f"sinecli: error: {exc}")
+        code = exc.exit_code
+    except (BrokenStdout, BrokenPipeError):  # `sinecli --help | head -1`
+        code = _broken_pipe_exit()
+    failure = streams.finish()
+    if isinstance(failure, BrokenStdout):
+        code = code or _broken_pipe_exit()
+    elif failure is not None:
+        _err(f"sinecli: error: {failure}")
+        code = code or 2
+    sys.exit(code)

@@ -9,6 +9,11 @@ class SinecliError(Exception):
     exit_code = 2
 
 
+class OutputError(SinecliError, OSError):
+    """An output could not be written (a full disk, a device that refuses the bytes): exit 2,
+    naming the target. Still an OSError for library callers that catch those."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C, as sinecli's SIGINT handler raises it, or as a command re-raises it with a
     `note` on where its work stands; the CLI prints the note once, on its one
@@ -22,6 +27,22 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, note: str = "") -> None:
         super().__init__(note)
         self.note = note
+
+
+class Terminated(Interrupted):
+    """SIGTERM or SIGHUP (`timeout`, `kill`, a CI runner, a closed terminal): handled as Ctrl-C,
+    with exit code 128 + the signal's number (143, 129)."""
+
+    def __init__(self, signum: int, note: str = "") -> None:
+        super().__init__(note)
+        self.signum = signum
+
+
+class BrokenStdout(Exception):  # noqa: N818 - named after BrokenPipeError
+    """The reader of stdout went away (`sinecli ... | head`): the command ends quietly, as Unix
+    tools do, with exit code 141 (128 + SIGPIPE)."""
+
+    exit_code = 141
 
 
 class GateFailed(SinecliError):

@@ -6,10 +6,13 @@ Every random draw goes through the explicit `numpy.random.Generator` passed in.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,15 @@ Param = float | tuple[float, float]
 
 PARAMS = ("amplitude", "frequency", "phase")
 CHUNK_ROWS = 65_536  # rows generated at once: bounds the float64 temporaries to ~50 MB
+#: Points generated at once (CHUNK_ROWS rows of 100 points): fewer rows for longer sequences.
+CHUNK_POINTS = CHUNK_ROWS * 100
+#: The largest float32; every value of X must stay below it (the loader refuses inf).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: A Gaussian draw beyond this many standard deviations never happens (p < 1e-300).
+NOISE_SIGMAS = 40
+#: How options are spelled on the command line, for messages.
+FLAGS = {"samples_per_class": "--samples-per-class", "points": "--points", "start": "--start",
+         "stop": "--stop", "noise_std": "--noise-std", "seed": "--seed"}
 
 
 @dataclass(frozen=True)
@@ -135,12 +147,84 @@ def spec_from_mapping(values: Mapping[str, Any], where: str = "generate") -> Gen
     return spec
 
 
+def _field(key: str) -> str:
+    """`noise_std (--noise-std)`: the config key and the flag that set it."""
+    return f"{key} ({FLAGS[key]})" if key in FLAGS else key
+
+
+def _magnitude(param: Param) -> float:
+    return max(abs(v) for v in param) if isinstance(param, tuple) else abs(param)
+
+
+def _human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.3g} {unit}"
+        value /= 1000
+    return f"{value:.3g} EB"
+
+
+def memory_limit() -> int | None:
+    """Bytes of memory this process may use: the machine's, or its cgroup's when smaller."""
+    limits = []
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    for name in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(name).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def memory_needed(spec: GenerateSpec) -> int:
+    """Peak bytes to generate `spec`: X (float32), y, t, and one chunk's float64 temporaries."""
+    n = spec.samples_per_class * len(spec.classes)
+    rows = min(spec.samples_per_class, _chunk_rows(spec.points))
+    return n * spec.points * 4 + n * 8 + spec.points * 8 + 3 * rows * spec.points * 8
+
+
+def _check_values(spec: GenerateSpec, where: str) -> None:
+    """Refuse the specs whose waves are not finite float32 numbers: the dataset writer (and
+    every reader) would refuse them, after all the work."""
+    reach = max(abs(spec.start), abs(spec.stop))
+    for i, c in enumerate(spec.classes):
+        at = f"{where}: classes[{i}]"
+        amplitude = _magnitude(c.amplitude)
+        if amplitude >= FLOAT32_MAX:
+            raise SinecliError(f"{at}.amplitude: {amplitude:g} does not fit in float32 "
+                               f"(at most {FLOAT32_MAX:.4g})")
+        if amplitude + NOISE_SIGMAS * spec.noise_std >= FLOAT32_MAX:
+            raise SinecliError(f"{where}: {_field('noise_std')} {spec.noise_std:g}: with "
+                               f"amplitude {amplitude:g} the waves would overflow float32 "
+                               f"(at most {FLOAT32_MAX:.4g})")
+        angle = 2 * math.pi * _magnitude(c.frequency) * reach + _magnitude(c.phase)
+        if not math.isfinite(angle):
+            raise SinecliError(f"{at}.frequency: {_magnitude(c.frequency):g} x time up to "
+                               f"{reach:g} overflows the sine's argument (2 pi f t + phase)")
+
+
+def _check_memory(spec: GenerateSpec, where: str) -> None:
+    need, limit = memory_needed(spec), memory_limit()
+    if limit is not None and need > limit:
+        n = spec.samples_per_class * len(spec.classes)
+        raise SinecliError(
+            f"{where}: {_field('samples_per_class')} {spec.samples_per_class} x "
+            f"{len(spec.classes)} classes x {_field('points')} {spec.points} is {n} x "
+            f"{spec.points} float32 values, {_human_bytes(need)} of memory; this machine has "
+            f"{_human_bytes(limit)}")
+
+
 def validate(spec: GenerateSpec, where: str = "generate") -> None:
     """Reject specs that cannot make a sensible dataset, naming the field at fault."""
     if spec.samples_per_class < 1:
-        raise SinecliError(f"{where}: samples_per_class must be >= 1, got {spec.samples_per_class}")
+        raise SinecliError(f"{where}: {_field('samples_per_class')} must be >= 1, got "
+                           f"{spec.samples_per_class}")
     if spec.points < 2:
-        raise SinecliError(f"{where}: points must be >= 2, got {spec.points}")
+        raise SinecliError(f"{where}: {_field('points')} must be >= 2, got {spec.points}")
     if not spec.stop > spec.start:
         raise SinecliError(f"{where}: stop ({spec.stop}) must be greater than start ({spec.start})")
     if spec.noise_std < 0:
@@ -151,11 +235,21 @@ def validate(spec: GenerateSpec, where: str = "generate") -> None:
         raise SinecliError(f"{where}: classes: the class list is empty")
     seen: set[str] = set()
     for i, c in enumerate(spec.classes):
+        if "\x00" in c.name:  # numpy's string arrays drop trailing NULs: "a\0" would be "a"
+            raise SinecliError(f"{where}: classes[{i}].name: must not contain NUL characters, "
+                               f"got {c.name!r}")
         if c.name in seen:
             raise SinecliError(f"{where}: classes[{i}].name: duplicate class name {c.name!r}")
         seen.add(c.name)
         for p in PARAMS:
             _param(getattr(c, p), f"{where}: classes[{i}].{p}")
+    _check_values(spec, where)
+    _check_memory(spec, where)
+
+
+def _chunk_rows(points: int) -> int:
+    """Rows generated at once: CHUNK_ROWS, fewer for sequences longer than 100 points."""
+    return max(1, min(CHUNK_ROWS, CHUNK_POINTS // max(points, 1)))
 
 
 def time_axis(spec: GenerateSpec) -> np.ndarray:
@@ -180,8 +274,9 @@ def generate(spec: GenerateSpec, rng: np.random.Generator) -> tuple[np.ndarray, 
     X = np.empty((n * k, spec.points), dtype=np.float32)
     y = np.repeat(np.arange(k, dtype=np.int64), n)
     for label, cls in enumerate(spec.classes):
-        for lo in range(0, n, CHUNK_ROWS):
-            m = min(CHUNK_ROWS, n - lo)
+        step = _chunk_rows(spec.points)
+        for lo in range(0, n, step):
+            m = min(step, n - lo)
             amp = _draw(cls.amplitude, m, rng)[:, None]  # (m, 1)
             freq = _draw(cls.frequency, m, rng)[:, None]  # (m, 1)
             phase = _draw(cls.phase, m, rng)[:, None]  # (m, 1)

@@ -5,6 +5,7 @@ stdout is for results only, so every reporter here writes to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any
@@ -30,7 +31,9 @@ class PlainReporter:
 
     def epoch(self, record: EpochRecord) -> None:
         if record.epoch % self.every == 0 or record.epoch == record.epochs:
-            print(_fmt(record), file=sys.stderr, flush=True)
+            # a closed or broken stderr never stops the training
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                print(_fmt(record), file=sys.stderr, flush=True)
 
     def close(self) -> None:
         pass
@@ -79,12 +82,20 @@ class NullReporter:
         pass
 
 
+def _stderr_is_terminal() -> bool:
+    """False when stderr is closed (None), not a stream, or not a terminal."""
+    try:
+        return bool(sys.stderr is not None and sys.stderr.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def make_reporter(
     epochs: int, start: int = 0, quiet: bool = False
 ) -> PlainReporter | RichReporter | NullReporter:
     """Quiet: nothing. A terminal (and not CI): a rich bar. Otherwise: plain lines."""
     if quiet:
         return NullReporter()
-    if sys.stderr.isatty() and not os.environ.get("CI"):
+    if _stderr_is_terminal() and not os.environ.get("CI"):
         return RichReporter(epochs, start)
     return PlainReporter(epochs, start)

@@ -374,7 +374,7 @@ def fail_midway(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> list[int
 
 
 @pytest.mark.parametrize(
-    "exc, code", [(OSError(28, "No space left on device"), 1), (KeyboardInterrupt(), 130)]
+    "exc, code", [(OSError(28, "No space left on device"), 2), (KeyboardInterrupt(), 130)]
 )
 @pytest.mark.parametrize("existing", [False, True])
 def test_failed_generate_leaves_no_partial_output(

@@ -11,6 +11,7 @@ from sinecli import dataset
 from sinecli.atomic import STDOUT, check_writable, write_text
 from sinecli.errors import GateFailed, SinecliError
 from sinecli.metrics import Gate, check_gates, parse_gate
+from sinecli.streams import require_stdout
 
 
 def to_json(result: dict[str, Any]) -> str:
@@ -48,8 +49,9 @@ def run(
         raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
     if threads < 0:
         raise SinecliError(f"--threads must be >= 0, got {threads}")
+    require_stdout("evaluate")  # the table, the --json object or --out -
     if out is not None and str(out) != STDOUT:
-        check_writable(out, "--out")
+        check_writable(out, "--out", inputs=(model_path, data))
     ds = dataset.load(data)
 
     # torch and scikit-learn are imported only now: usage errors above are reported quickly.
@@ -96,13 +98,19 @@ def render_table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False)
     names = result["class_names"]
+    # On a terminal, the table fits its width (long names fold onto more lines); into a file or
+    # a pipe, nothing is cut: the console is as wide as the widest row needs.
+    terminal = sys.stdout.isatty()
+    wide = max([len(str(n)) for n in names] + [len(result["model"]) + len(result["data"])])
+    width = None if terminal else max(80, 40 + wide * (len(names) + 2))
+    console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False, width=width,
+                      soft_wrap=not terminal)
     console.print(f"{result['model']} on {result['data']}: {result['n']} sequences")
     table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("best", justify="right")
+    table.add_column("metric", overflow="fold")
+    table.add_column("value", justify="right", no_wrap=True, min_width=7)
+    table.add_column("best", justify="right", no_wrap=True, min_width=4)
     rows = [
         ("accuracy", result["accuracy"], "1"),
         ("f1_macro", result["f1_macro"], "1"),
@@ -120,9 +128,9 @@ def render_table(result: dict[str, Any]) -> None:
 
     console.print("confusion matrix (rows: true class, columns: predicted)")
     matrix = Table(box=box.SIMPLE_HEAD)
-    matrix.add_column("true \\ predicted")
+    matrix.add_column("true \\ predicted", overflow="fold")
     for n in names:
-        matrix.add_column(n, justify="right")
+        matrix.add_column(n, justify="right", overflow="fold")
     for n, row in zip(names, result["confusion_matrix"], strict=True):
         matrix.add_row(n, *(str(v) for v in row))
     console.print(matrix)

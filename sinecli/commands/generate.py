@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from sinecli import config, dataset
-from sinecli.atomic import check_writable
+from sinecli.atomic import STDOUT, check_writable
 from sinecli.errors import SinecliError
 from sinecli.generate import GenerateSpec, make_dataset, spec_from_mapping
+from sinecli.streams import require_stdout
 
 
 def resolve_spec(config_path: Path | None, flags: dict[str, Any]) -> GenerateSpec:
@@ -31,8 +32,10 @@ def run(
         return None
     if output is None:
         raise SinecliError("missing option -o/--output: the dataset file to write")
-    if str(output) != "-":
-        check_writable(output, "dataset")
+    if str(output) == STDOUT:
+        require_stdout("generate -o -")
+    else:
+        check_writable(output, "dataset", inputs=(config_path,))
     ds = make_dataset(spec)
     dataset.save(output, ds)
     shape = f"{ds.n} sequences x {ds.length} points"

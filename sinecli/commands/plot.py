@@ -16,6 +16,7 @@ import numpy as np
 from sinecli import dataset, plots
 from sinecli.atomic import STDOUT, check_writable
 from sinecli.errors import SinecliError
+from sinecli.streams import require_stdout
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -34,12 +35,15 @@ class Output:
     dpi: float = plots.DEFAULT_DPI
     title: str | None = None
 
-    def check(self) -> str:
-        """Validate without touching any input; return the format name."""
+    def check(self, *inputs: Path) -> str:
+        """Validate without reading any input; return the format name. The output must not be
+        one of `inputs`."""
         fmt = plots.image_format(self.path, self.fmt)
         plots.check_size(self.width, self.height, self.dpi)
-        if str(self.path) != STDOUT:
-            check_writable(self.path, "plot")
+        if str(self.path) == STDOUT:
+            require_stdout("plot -o -")
+        else:
+            check_writable(self.path, "plot", inputs=inputs)
         return fmt
 
     @property
@@ -124,7 +128,7 @@ def _history(ckpt: Checkpoint) -> dict[str, list]:
 
 def run_loss(model: Path, out: Output, *, yscale: str = "auto") -> dict:
     """Plot the loss curves recorded in a checkpoint's history."""
-    fmt = out.check()
+    fmt = out.check(model)
     if yscale not in plots.YSCALES:
         raise SinecliError(f"--yscale must be one of {', '.join(plots.YSCALES)}, got {yscale!r}")
     ckpt = _load_checkpoint(model)
@@ -146,7 +150,7 @@ def run_confusion(
     batch_size: int | None = None,
 ) -> dict:
     """Plot the confusion matrix of a checkpoint on a labelled dataset."""
-    fmt = out.check()
+    fmt = out.check(model, data)
     ckpt, ds, proba = _probabilities(model, data, device_spec, batch_size)
     assert ds.y is not None
     pred = proba.argmax(axis=1)
@@ -168,7 +172,7 @@ def run_calibration(
     batch_size: int | None = None,
 ) -> dict:
     """Plot reliability diagrams (per class or top label) of a checkpoint on a dataset."""
-    fmt = out.check()
+    fmt = out.check(model, data)
     if mode not in plots.MODES:
         raise SinecliError(f"--mode must be one of {', '.join(plots.MODES)}, got {mode!r}")
     if n_bins < 1:

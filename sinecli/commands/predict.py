@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from sinecli import dataset
 from sinecli.atomic import STDOUT, atomic_path, check_writable
 from sinecli.commands.evaluate import check_argument_order
 from sinecli.errors import SinecliError
+from sinecli.streams import require_stdout
 
 FORMATS = ("csv", "json")
 #: Rows formatted per chunk: bounds the text held in memory at once (a few MB).
@@ -53,10 +53,11 @@ def columns(class_names: list[str], labelled: bool) -> list[str]:
 
 
 def _csv_field(text: str) -> str:
-    """`text` quoted as the csv module would quote it (only when it needs quoting)."""
+    """`text` quoted as the csv module quotes it: when it holds a comma, a quote, or a line
+    break (\\n or \\r, which `csv.reader` reads as the end of a row unless quoted)."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow([text])
-    return buf.getvalue()
+    csv.writer(buf, lineterminator="\r\n").writerow([text])
+    return buf.getvalue()[: -len("\r\n")]
 
 
 def iter_text(
@@ -88,17 +89,11 @@ def iter_text(
 
 
 def _write_stdout(chunks: Iterator[str]) -> None:
-    try:
-        for chunk in chunks:
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # the reader stopped early (`| head`): stop quietly, as Unix tools do
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError, io.UnsupportedOperation):
-            pass
+    """Rows to stdout. A reader that stops early (`| head`) raises BrokenStdout (or
+    BrokenPipeError), which the CLI turns into a quiet exit, as Unix tools do."""
+    for chunk in chunks:
+        sys.stdout.write(chunk)
+    sys.stdout.flush()
 
 
 def write(
@@ -132,8 +127,10 @@ def run(
         raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
     if threads < 0:
         raise SinecliError(f"--threads must be >= 0, got {threads}")
-    if str(output) != STDOUT:
-        check_writable(output, "output")
+    if str(output) == STDOUT:
+        require_stdout("predict")
+    else:
+        check_writable(output, "output", inputs=(model_path, data))
     ds = dataset.load(data, require_labels=False)
 
     # torch is imported only now: usage errors above are reported without paying for it.

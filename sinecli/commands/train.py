@@ -101,9 +101,9 @@ def run(
         return None
     if output is None:
         raise SinecliError("missing option -o/--output: the checkpoint file to write")
-    check_writable(output, "checkpoint")
-    if Path(output).resolve() == Path(data).resolve():
-        raise SinecliError(f"-o {output}: would overwrite the training data")
+    # the same file as the data or the config (by device and inode: links count) is refused;
+    # --resume may be the output, as its message on Ctrl-C suggests
+    check_writable(output, "checkpoint", inputs=(data, config_path))
     ds = dataset.load(data)
     present = sorted({ds.class_names[i] for i in set(ds.y.tolist())}) if ds.y is not None else []
     if len(present) < 2:
