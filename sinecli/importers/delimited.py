@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from sinecli.dataset import Dataset
-from sinecli.errors import SinecliError
 
 from . import numbers
 from .assemble import Rows, finish
@@ -193,11 +192,9 @@ def parse(source: Source, options: Options) -> Dataset:
         for block in source.blocks():
             layout = _read_rows(block.text.split("\n"), block.first_line, layout, options, rows,
                                 source)
-    except SinecliError:
-        rows.parser.raise_pending()  # an earlier block's bad value comes first
+    except BaseException as exc:
+        rows.parser.abandon(exc)
         raise
-    finally:
-        rows.parser.close()
     if layout is None:
         raise source.error(max(source.lines, 1), "no rows: the file holds only blank lines")
     t = _time_axis(layout, max(rows.lengths)) if rows.n else None

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from sinecli.errors import SinecliError
+
 #: Markers of a missing value, compared lower-cased and stripped.
 MISSING_MARKERS = frozenset({"?", "nan"})
 # what numpy's parser reads; float() also takes "1_000" and non-ASCII digits, numpy does not
@@ -142,10 +144,22 @@ class BlockParser:
 
     def collect(self) -> list[np.ndarray]:
         """Every block's values, in order (raising the first block's error, if any)."""
-        self.raise_pending()
-        self.close()
+        try:
+            self.raise_pending()
+        finally:
+            self.close()
         done, self._done = self._done, []
         return done
+
+    def abandon(self, exc: BaseException) -> None:
+        """The caller stopped on `exc`: raise an earlier block's error instead, when it is an
+        error of the input (the first error in the file is the one reported), and stop the
+        workers either way."""
+        try:
+            if isinstance(exc, SinecliError):
+                self.raise_pending()
+        finally:
+            self.close()
 
     def close(self) -> None:
         if self._pool is not None:

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from sinecli.dataset import Dataset
-from sinecli.errors import SinecliError
 
 from . import numbers
 from .assemble import Rows, finish
@@ -144,11 +143,11 @@ def _read_rows(lines: list[str], start: int, first_line: int, header: Header, sh
         length = channels[0].count(",") + 1
         for k, channel in enumerate(channels):
             n = length if k == 0 else channel.count(",") + 1
+            if n == 1 and not channel.strip():
+                raise source.error(lineno, f"channel {k} is empty")
             if n != length:
                 raise source.error(lineno, f"channels of one case differ in length: channel 0 "
                                            f"has {length} values, channel {k} has {n}")
-            if not channel.strip():
-                raise source.error(lineno, f"channel {k} is empty")
         if equal is not False:
             if declared is not None and length != declared:
                 raise source.error(lineno, f"the case has {length} values but @seriesLength "
@@ -192,11 +191,9 @@ def parse(source: Source, options: Options) -> Dataset:
     shape = _Shape()
     try:
         _read_blocks(source, header, rows, shape)
-    except SinecliError:
-        rows.parser.raise_pending()  # an earlier block's bad value comes first
+    except BaseException as exc:
+        rows.parser.abandon(exc)
         raise
-    finally:
-        rows.parser.close()
     rows.channels = shape.channels or 1
     if not rows.n:
         raise source.error(max(source.lines, 1), "no cases after @data")
