@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sinecli.errors import SinecliError
-from sinecli.models import notebook, recurrent
+from sinecli.models import conv, notebook, recurrent
 from sinecli.models.base import ModelConfig, Scaled
+from sinecli.models.conv import ConvClassifier, ConvConfig
 from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
 
@@ -43,6 +44,12 @@ FAMILIES: dict[str, Family] = {
                   summary="plain tanh recurrent network over patches of points"),
     "notebook": Family(ModelConfig, notebook.validate, NotebookRNN, fixed_length=True,
                        summary="the notebook's hand-written cell, for comparison"),
+    "fcn": Family(ConvConfig, conv.validate, ConvClassifier,
+                  summary="fully convolutional network (Wang et al. 2017), 3 convolutions"),
+    "resnet": Family(ConvConfig, conv.validate, ConvClassifier,
+                     summary="residual convolutional network (Wang et al. 2017), 3 blocks"),
+    "inception": Family(ConvConfig, conv.validate, ConvClassifier,
+                        summary="InceptionTime network (Ismail Fawaz et al. 2020), 6 modules"),
 }
 KINDS = tuple(FAMILIES)
 #: What a stored config means by a key it lacks: checkpoints written before patches read one
