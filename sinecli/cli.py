@@ -362,6 +362,11 @@ def train(
     epochs: Annotated[
         int | None, typer.Option(help="Epochs to train (in all, with --resume).")
     ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Budget of optimizer steps in all, whatever the data's size; "
+                     "overrides --epochs (0 = use --epochs)."),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Sequences per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     lr_schedule: Annotated[
@@ -405,8 +410,8 @@ def train(
 
     model_flags = dict(kind=model, hidden=hidden, layers=layers, bidirectional=bidirectional,
                        dropout=dropout, patch=patch)
-    train_flags = dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
-                       optimizer=optimizer,
+    train_flags = dict(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
+                       lr_schedule=lr_schedule, optimizer=optimizer,
                        grad_clip=grad_clip, val_fraction=val_fraction, patience=patience,
                        seed=seed, deterministic=deterministic, checkpoint_every=checkpoint_every,
                        precision=precision)
@@ -560,6 +565,12 @@ def plot_waves(
         bool,
         typer.Option("--overlay/--grid", help="All classes on one axis, or one panel per class."),
     ] = True,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option("--channel", metavar="NAME|INDEX",
+                     help="Channel to draw, one panel row each; repeatable. Default: the first "
+                     "8."),
+    ] = None,
     fmt: PlotFormatOpt = None,
     width: WidthOpt = None,
     height: HeightOpt = None,
@@ -572,7 +583,8 @@ def plot_waves(
     from sinecli.commands.plot import run_waves
 
     out = _plot_output(output, fmt, width, height, dpi, title, json_out)
-    result = run_waves(data, out, examples=examples, layout="overlay" if overlay else "grid")
+    result = run_waves(data, out, examples=examples, layout="overlay" if overlay else "grid",
+                       channels=channel)
     _plot_done(result, quiet, json_out)
 
 

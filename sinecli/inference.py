@@ -143,7 +143,8 @@ def score(
     check_compatible(ckpt, ds, data_path)
     model = ckpt.model(dev)
     batch = batch_size or default_batch(dev)
-    workers = device.set_inference_threads(dev, batch, ckpt.model_config.hidden, threads)
+    workers = device.set_inference_threads(dev, batch, getattr(ckpt.model_config, "hidden", 64),
+                                           threads)
     t0 = time.perf_counter()
     proba = predict_proba(model, ds.X, dev, batch, workers, ds.lengths)
     return Scored(ckpt, proba, dev, time.perf_counter() - t0, workers)

@@ -7,6 +7,7 @@ so the caller's RNG state is untouched and a resumed run is bit-identical on CPU
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -51,6 +52,7 @@ class TrainConfig:
     scale_inputs: bool = True  # fit one global affine scaling of X on the training split
     sampling: str = "epoch"  # "epoch": shuffled passes; "replacement": draws with replacement
     steps_per_epoch: int = 0  # 0 = one pass over the training split
+    steps: int = 0  # a budget of optimizer steps in all, whatever the data's size; 0 = epochs
     log_every: int = 0  # record the mean train loss every N steps (the notebook's curve); 0 = off
     checkpoint_every: int = 0  # write the checkpoint every N epochs during training; 0 = at end
     precision: str = "fp32"
@@ -75,6 +77,7 @@ def validate(cfg: TrainConfig, where: str = "train") -> None:
         (cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}"),
         (cfg.sampling in SAMPLING, f"sampling must be epoch or replacement, got {cfg.sampling!r}"),
         (cfg.steps_per_epoch >= 0, f"steps_per_epoch must be >= 0, got {cfg.steps_per_epoch}"),
+        (0 <= cfg.steps <= 10**8, f"steps must be in [0, 1e8], got {cfg.steps}"),
         (cfg.log_every >= 0, f"log_every must be >= 0, got {cfg.log_every}"),
         (cfg.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {cfg.checkpoint_every}"),
         (cfg.precision in PRECISIONS, f"precision must be fp32 or bf16, got {cfg.precision!r}"),
@@ -133,6 +136,20 @@ def split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np
     val_parts = [rng.permutation(np.flatnonzero(y == c))[: take[c]] for c in present]
     val_idx = np.sort(np.concatenate(val_parts))
     return np.setdiff1d(idx, val_idx, assume_unique=True), val_idx
+
+
+def steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
+    return cfg.steps_per_epoch or math.ceil(n_train / cfg.batch_size)
+
+
+def planned_epochs(cfg: TrainConfig, y: np.ndarray) -> int:
+    """The epochs a run takes: `cfg.epochs`, or with a step budget as many as it needs (the
+    last one stops at the budget), so that the same budget means the same number of
+    optimizer steps on 40 sequences or 40,000."""
+    if not cfg.steps:
+        return cfg.epochs
+    n_train = len(split(y, cfg.val_fraction, cfg.seed)[0])
+    return math.ceil(cfg.steps / steps_per_epoch(cfg, n_train))
 
 
 def fit_scaling(X: np.ndarray, lengths: np.ndarray | None = None
@@ -224,10 +241,18 @@ def fit(
         model_cfg, seq_len=ds.length, num_classes=len(ds.class_names), channels=ds.channels
     )
     lo, hi = ds.length_range()
-    if family(model_cfg.kind).fixed_length and lo != hi:
+    fam = family(model_cfg.kind)
+    if fam.fixed_length and lo != hi:
         raise SinecliError(f"model {model_cfg.kind} reads sequences of one length, but the "
                            f"training data's lengths range from {lo} to {hi}; use another "
                            "--model")
+    if cfg.steps:
+        cfg = dataclasses.replace(cfg, epochs=planned_epochs(cfg, ds.y))
+    if fam.fit is not None:
+        if resume is not None:
+            raise SinecliError(f"--resume: model {model_cfg.kind} is fitted in one closed-form "
+                               "step; there is nothing to resume")
+        return _fit_closed_form(ds, model_cfg, cfg, fam.fit, reporter)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if cfg.deterministic:
         # cuBLAS needs this before its first use to be deterministic; harmless on CPU.
@@ -240,6 +265,54 @@ def fit(
         # only when changed: each call imports torch._inductor (about 1.5 s, once per process)
         if torch.are_deterministic_algorithms_enabled() != was_deterministic:
             torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _fit_closed_form(
+    ds: Dataset,
+    model_cfg: Any,
+    cfg: TrainConfig,
+    fit_model: Callable[..., dict[str, Any]],
+    reporter: Reporter | None,
+) -> dict[str, Any]:
+    """Fit a closed-form family (e.g. random-kernel features and a linear head) on the CPU.
+
+    Such a model picks its own hyperparameters by cross-validation on all the training data,
+    so no validation split is held out: the history's one "epoch" reports the training loss
+    and, as validation, the cross-validated figures of the fit's report.
+    """
+    assert ds.y is not None
+    t0 = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = build(model_cfg)
+        report = fit_model(model, ds.X3, ds.lengths, ds.y, seed=cfg.seed)
+    model.eval()
+    lengths = None if ds.lengths is None else torch.from_numpy(ds.lengths)
+    train_loss, _ = evaluate_loss(model, torch.from_numpy(ds.X3), torch.from_numpy(ds.y),
+                                  contextlib.nullcontext, lengths)
+    val_loss, val_acc = report.get("cv_loss"), report.get("cv_accuracy")
+    seconds = time.perf_counter() - t0
+    history = new_history()
+    for key, value in (("epoch", 1), ("train_loss", train_loss), ("val_loss", val_loss),
+                       ("val_accuracy", val_acc), ("seconds", seconds)):
+        history[key].append(value)
+    if reporter is not None:
+        reporter.epoch(EpochRecord(1, 1, train_loss, val_loss, val_acc, seconds))
+    return _to_cpu({
+        "model_config": model_cfg.to_dict(),
+        "state_dict": model.state_dict(),
+        "class_names": list(ds.class_names),
+        "channel_names": ds.channel_names,
+        "train_lengths": list(ds.length_range()),
+        "train_config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "epoch": 1,
+        "best_epoch": 1,
+        "history": history,
+        "finished": True,
+        "device": "cpu",
+        "fit_report": report,
+    })
 
 
 def _fit(
@@ -290,7 +363,8 @@ def _fit(
         L_val = None if lengths is None else torch.from_numpy(lengths[val_idx])
         has_val = len(val_idx) > 0
         n = len(X_train)
-        steps = cfg.steps_per_epoch or math.ceil(n / cfg.batch_size)
+        steps = steps_per_epoch(cfg, n)
+        total_steps = cfg.steps or cfg.epochs * steps
 
         def autocast() -> Any:
             bf16 = cfg.precision == "bf16"
@@ -344,10 +418,10 @@ def _fit(
             seen = 0
             for step in range(steps):
                 batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-                if len(batch) == 0:
+                if len(batch) == 0 or (epoch - 1) * steps + step >= total_steps:
                     break
                 if cfg.lr_schedule == "cosine":  # a function of the global step: resumable
-                    done = ((epoch - 1) * steps + step) / (cfg.epochs * steps)
+                    done = ((epoch - 1) * steps + step) / total_steps
                     for group in optimizer.param_groups:
                         group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
                 xb, yb = X_train[batch], y_train[batch]  # (B, C, T), (B,)

@@ -312,7 +312,7 @@ def test_waves_draw_one_row_per_channel_each_sequence_to_its_length(layout: str)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == (3 if layout == "overlay" else 6)
     assert [ax.get_ylabel() for ax in axes if ax.get_ylabel()] == ["x", "y", "z"]
-    drawn = sorted(len(line.get_xdata()) for line in axes[0].get_lines())
+    drawn = sorted(np.asarray(line.get_xdata()).size for line in axes[0].get_lines())
     want = sorted(lengths[[0, 2]].tolist() if layout == "grid" else lengths.tolist())
     assert drawn == want
 

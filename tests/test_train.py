@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from sinecli.dataset import Dataset
 from sinecli.errors import SinecliError
 from sinecli.generate import GenerateSpec, make_dataset
-from sinecli.models import KINDS, ModelConfig, build, config_from_dict
+from sinecli.models import ModelConfig, build, config_from_dict
 from sinecli.progress import NullReporter, PlainReporter, RichReporter, make_reporter
 from sinecli.train import EpochRecord, TrainConfig, fit, fit_scaling, split, validate
 
@@ -66,7 +66,7 @@ LEARNS = {
 }
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", list(LEARNS))  # the recurrent families (tests/test_conv.py, ...)
 def test_each_model_kind_learns(tiny: Dataset, kind: str) -> None:
     lr, batch, ratio = LEARNS[kind]
     cfg = TrainConfig(epochs=5, batch_size=batch, lr=lr, val_fraction=0, seed=0)
@@ -453,7 +453,7 @@ def test_fit_scaling_is_per_channel_over_valid_points_only() -> None:
     X[0, 1, :2], X[1, 1, :3] = [10, 10], [10, 10, 10]
     shift, scale = fit_scaling(X, np.array([2, 3]))
     np.testing.assert_allclose(shift, [2.0, 10.0])
-    np.testing.assert_allclose(scale, [np.std([1, 3, 1, 3, 2]), 1.0])  # constant: scale 1
+    np.testing.assert_allclose(scale, np.array([np.std([1, 3, 1, 3, 2]), 1.0]))  # constant: scale 1
 
 
 def test_trains_on_multichannel_unequal_length_data() -> None:
@@ -483,3 +483,15 @@ def test_the_notebook_cell_refuses_unequal_lengths() -> None:
     with pytest.raises(SinecliError, match="one length"):
         fit(ds, ModelConfig(kind="notebook", patch=1), TrainConfig(epochs=1, val_fraction=0),
             torch.device("cpu"))
+
+
+@pytest.mark.parametrize("per_class", [4, 40])
+def test_a_step_budget_takes_that_many_steps_whatever_the_data_size(per_class: int) -> None:
+    ds = make_dataset(GenerateSpec(samples_per_class=per_class, points=12, seed=0))
+    cfg = TrainConfig(steps=7, epochs=1, batch_size=4, val_fraction=0.25)
+    payload = fit(ds, ModelConfig(hidden=4), cfg, torch.device("cpu"))
+    state = payload["resume"]["optimizer_state"]["state"]
+    assert {int(s["step"]) for s in state.values()} == {7}
+    spe = math.ceil(len(split(ds.y, 0.25, 0)[0]) / 4)  # type: ignore[arg-type]
+    assert payload["epoch"] == math.ceil(7 / spe)  # the last epoch stops at the budget
+    assert payload["train_config"]["steps"] == 7

@@ -85,17 +85,20 @@ def _probabilities(
     return scored.checkpoint, ds, scored.proba
 
 
-def run_waves(data: Path, out: Output, *, examples: int = 1, layout: str = "overlay") -> dict:
-    """Plot `examples` sequences of each class of a dataset."""
-    fmt = out.check()
+def run_waves(data: Path, out: Output, *, examples: int = 1, layout: str = "overlay",
+              channels: list[str] | None = None) -> dict:
+    """Plot `examples` sequences of each class of a dataset (one panel row per channel)."""
+    fmt = out.check(data)
     if examples < 1:
         raise SinecliError(f"--examples must be >= 1, got {examples}")
     ds = dataset.load(data)
     assert ds.y is not None  # load() requires labels by default
     title = out.title or (f"{data.name}: {examples} example{'s' if examples > 1 else ''} "
                           "per class")
-    fig = plots.waves_figure(ds.X, ds.y, ds.t, ds.class_names, examples=examples,
-                             layout=layout, title=title, **out.size)
+    chosen = plots.pick_channels(ds.channel_labels(), channels)
+    fig = plots.waves_figure(ds.X, ds.y, ds.t, ds.class_names, lengths=ds.lengths,
+                             channel_names=ds.channel_labels(), channels=chosen,
+                             examples=examples, layout=layout, title=title, **out.size)
     return _write("waves", fig, out, fmt, data=str(data), examples=examples, layout=layout)
 
 

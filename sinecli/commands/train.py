@@ -16,8 +16,20 @@ from sinecli.models import validate as validate_model
 from sinecli.train import TrainConfig
 from sinecli.train import validate as validate_train
 
-#: Model fields a user sets; seq_len and num_classes always come from the data.
-MODEL_KEYS = ("kind", "hidden", "layers", "bidirectional", "dropout", "patch")
+#: Model fields that always come from the data, never from a config or flag.
+DATA_FIELDS = ("seq_len", "num_classes", "channels")
+
+
+def model_keys(kind: str, where: str = "--model") -> tuple[str, ...]:
+    """The [model] keys a user may set for `kind`: its family's config fields but the data's."""
+    from sinecli.models import family
+
+    return tuple(f.name for f in dataclasses.fields(family(kind, where).config)
+                 if f.name not in DATA_FIELDS)
+
+
+#: The recurrent families' keys (the default model's), as `--print-config` shows them.
+MODEL_KEYS = model_keys("gru")
 #: What `--resume` may change; anything else must match the checkpoint it continues.
 RESUMABLE = {"epochs", "patience", "checkpoint_every"}
 
@@ -27,18 +39,28 @@ def resolve(
 ) -> tuple[ModelConfig, TrainConfig]:
     """Defaults, then the config's [model] / [train] tables, then the flags that were given."""
     where = f"config {config_path}" if config_path else "train"
+    from sinecli.models import family
+
     model_table = config.table(config_path, "model")
-    for key in ("seq_len", "num_classes"):
+    for key in DATA_FIELDS:
         if key in model_table:
             raise SinecliError(f"{where} [model]: {key} comes from the data and cannot be set")
-    unknown = sorted(set(model_table) - set(MODEL_KEYS))
-    if unknown:
-        raise SinecliError(f"{where} [model]: unknown key {unknown[0]!r} "
-                           f"(known: {', '.join(MODEL_KEYS)})")
     model_values = config.merge(model_table, model_flags)
-    if model_values.get("kind") == "notebook":  # the notebook's cell reads one point a step
+    kind = model_values.get("kind", ModelConfig.kind)
+    if not isinstance(kind, str):
+        raise SinecliError(f"{where} [model]: kind must be a string, got {kind!r}")
+    keys = model_keys(kind, "--model" if model_flags.get("kind") else f"{where} [model]")
+    unknown = sorted(set(model_table) - set(keys))
+    if unknown:
+        raise SinecliError(f"{where} [model]: unknown key {unknown[0]!r} for model {kind} "
+                           f"(known: {', '.join(keys)})")
+    for key, value in model_flags.items():
+        if value is not None and key not in keys:
+            raise SinecliError(f"--{key.replace('_', '-')}: does not apply to model {kind} "
+                               f"(its settings: {', '.join(k for k in keys if k != 'kind')})")
+    if kind == "notebook":  # the notebook's cell reads one point a step
         model_values.setdefault("patch", 1)
-    model_cfg = config.build(ModelConfig, model_values, f"{where} [model]")
+    model_cfg: ModelConfig = config.build(family(kind).config, model_values, f"{where} [model]")
     train_cfg = config.build(
         TrainConfig, config.merge(config.table(config_path, "train"), train_flags),
         f"{where} [train]",
@@ -49,7 +71,8 @@ def resolve(
 
 
 def print_config(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
-    model = {k: v for k, v in model_cfg.to_dict().items() if k in MODEL_KEYS}
+    keys = model_keys(model_cfg.kind)
+    model = {k: v for k, v in model_cfg.to_dict().items() if k in keys}
     print(config.to_toml({"model": model, "train": train_cfg.to_dict()}), end="")
 
 
@@ -64,7 +87,7 @@ def _resumed_configs(
     train_cfg = config.build(TrainConfig, ckpt_payload["train_config"], f"{where} train_config")
     validate_train(train_cfg, f"{where} train_config")
     for key, value in model_flags.items():
-        if value is not None and getattr(model_cfg, key) != value:
+        if value is not None and getattr(model_cfg, key, None) != value:
             raise SinecliError(f"--resume: cannot change model {key} "
                                f"({getattr(model_cfg, key)!r} in the checkpoint)")
     changes = {k: v for k, v in train_flags.items()
@@ -130,11 +153,11 @@ def run(
             config.merge(config.table(config_path, "model"), model_flags),
             where=f"--resume {resume}: checkpoint",
         )
-        if resume_payload["epoch"] >= train_cfg.epochs:
+        if resume_payload["epoch"] >= train_cfg.epochs and not train_cfg.steps:
             raise SinecliError(f"--resume {resume}: already trained {resume_payload['epoch']} "
                                f"epochs; pass --epochs above that to train further")
     start = resume_payload["epoch"] if resume_payload else 0
-    device.set_cpu_threads(dev, train_cfg.batch_size, model_cfg.hidden, threads)
+    device.set_cpu_threads(dev, train_cfg.batch_size, getattr(model_cfg, "hidden", 64), threads)
     if not quiet:
         print(f"training {model_cfg.kind} on {data} ({ds.n} sequences x {ds.length} points, "
               f"{len(ds.class_names)} classes), device {device.describe(dev)}"
@@ -147,7 +170,12 @@ def run(
         checkpoint.save(output, {**payload, **extra})
         written.append(payload["epoch"])
 
-    reporter = make_reporter(train_cfg.epochs, start, quiet)
+    from sinecli.models import family
+    from sinecli.train import planned_epochs
+
+    closed_form = family(model_cfg.kind).fit is not None
+    assert ds.y is not None
+    reporter = make_reporter(1 if closed_form else planned_epochs(train_cfg, ds.y), start, quiet)
     t0 = time.perf_counter()
     try:
         payload = fit(ds, model_cfg, train_cfg, dev, resume=resume_payload,

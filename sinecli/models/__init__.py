@@ -26,13 +26,21 @@ __all__ = ["FAMILIES", "KINDS", "LEGACY_DEFAULTS", "Family", "ModelConfig", "Not
 @dataclass(frozen=True)
 class Family:
     """One kind of model: how to check its config and build it; `fixed_length` models read
-    sequences of exactly the training length (their weights are tied to it)."""
+    sequences of exactly the training length (their weights are tied to it).
+
+    `fit` is None for models trained by gradient steps (sinecli.train's loop). A closed-form
+    family gives `fit(model, X, lengths, y, *, seed) -> report`, which fills the built model's
+    buffers from X (N, C, T) float32, lengths (N,) int64 or None and y (N,) int64, and
+    returns a dict of plain numbers; an optional `cv_loss` and `cv_accuracy` in it are the
+    cross-validated figures that the history reports as validation.
+    """
 
     config: type
     validate: Callable[[Any, str], None]
     build: Callable[[Any], Scaled]
     fixed_length: bool = False
     summary: str = ""
+    fit: Callable[..., dict[str, Any]] | None = None
 
 
 FAMILIES: dict[str, Family] = {
