@@ -11,17 +11,20 @@ from sinecli.atomic import STDOUT, check_writable
 from sinecli.errors import SinecliError
 from sinecli.importers import Options, format_of, import_source, open_source
 from sinecli.importers.labels import classes_from as read_classes
+from sinecli.streams import require_stdout
 
 
-def _check_output(output: Path | None) -> None:
+def _check_output(output: Path | None, inputs: tuple[Path | None, ...]) -> None:
+    """Before any work: a .npz path that can be written and is none of the inputs, or '-'."""
     if output is None:
         raise SinecliError("missing option -o/--output: the dataset file to write (.npz)")
     if str(output) == STDOUT:
+        require_stdout("import -o -")
         return
     if output.suffix.lower() != ".npz":
         raise SinecliError(f"dataset {output}: datasets are written as .npz files; give "
                            f"-o {output.with_suffix('.npz')} (or -o - for stdout)")
-    check_writable(output, "dataset")
+    check_writable(output, "dataset", inputs=inputs)
 
 
 def run(src: Path, output: Path | None, fmt: str | None, missing: str = "interpolate",
@@ -29,7 +32,7 @@ def run(src: Path, output: Path | None, fmt: str | None, missing: str = "interpo
         label_column: str = "0", id_column: str | None = None, time_column: str | None = None,
         value_columns: list[str] | None = None, label: str | None = None) -> dict[str, Any]:
     """Import SRC into OUTPUT; returns the summary that the CLI prints."""
-    _check_output(output)
+    _check_output(output, (src, classes_from))
     assert output is not None
     fmt = format_of(src, fmt)
     long_only = {"--id": id_column, "--time": time_column, "--value": value_columns,

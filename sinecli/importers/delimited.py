@@ -10,7 +10,6 @@ series is written with trailing empty cells, so a ragged row means a damaged fil
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 
@@ -40,9 +39,10 @@ class _Layout:
 
 
 def _split(line: str, delimiter: str | None) -> list[str]:
-    if delimiter is None:
-        return line.split()
-    return next(csv.reader([line], delimiter=delimiter))
+    """The cells of the first row, a quoted cell unquoted (as pandas quotes a name)."""
+    cells = line.split() if delimiter is None else line.split(delimiter)
+    return [c.strip()[1:-1].replace('""', '"') if len(c.strip()) >= 2 and
+            c.strip()[0] == c.strip()[-1] == '"' else c for c in cells]
 
 
 def _detect_delimiter(line: str) -> str:

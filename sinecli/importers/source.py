@@ -56,6 +56,10 @@ class Source:
         return self._hash.hexdigest()
 
     def error(self, line: int, what: str) -> SinecliError:
+        """`<file>:<line>: <what>`, on one line whatever the file held (control characters
+        quoted from a damaged file would otherwise break it)."""
+        if not what.isprintable():
+            what = "".join(c if c.isprintable() else repr(c)[1:-1] for c in what)
         return SinecliError(f"{self.name}:{line}: {what}")
 
     def blocks(self) -> Iterator[Block]:

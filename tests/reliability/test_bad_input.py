@@ -593,3 +593,72 @@ def test_checkpoint_loader_raises_only_sinecli_errors(bad_files: BadFiles, case:
         return
     with pytest.raises(SinecliError, match=re.escape(str(path))):
         checkpoint.load(path).model("cpu")
+
+
+# --- import: bad source files for `sinecli import` (sinecli/importers/) ------------------------
+# Each case is a source file and the flags that read it; the error line must name the file
+# (and the line, where the fragment says so), and the .npz target must not appear or change.
+
+GOOD_TS = "@classLabel true a b\n@data\n1,2,3:a\n4,5,6:b\n"
+LONG_FLAGS = ["--format", "long", "--id", "id", "--value", "x", "--label", "c"]
+
+#: case -> (source file name, contents (None: a folder), extra flags, regex for the message)
+IMPORT_CASES: dict[str, tuple[str, bytes | None, list[str], str]] = {
+    "empty": ("e.ts", b"", [], r":1: empty file"),
+    "directory": ("d.ts", None, [], r"is a directory"),
+    "random-bytes": ("r.ts", random.Random(7).randbytes(4096), [], r":\d+: (not UTF-8|binary)"),
+    "nul-in-text": ("z.csv", b"a,1,2\nb,1\x002\n", [], r":2: binary data"),
+    "latin-1": ("l.tsv", b"caf\xe9\t1\t2\n", [], r":1: not UTF-8"),
+    "ts-without-data": ("h.ts", b"@problemName P\n@univariate true\n", [], r":2: no @data"),
+    "ts-dimensions": ("m.ts", b"@dimensions 3\n@data\n1,2:3,4:a\n", [], r":3: .*@dimensions"),
+    "ts-series-length": ("s.ts", b"@seriesLength 2\n@data\n1,2,3:a\n", [],
+                         r":3: .*@seriesLength"),
+    "ts-equal-length": ("q.ts", b"@equalLength true\n@data\n1,2,3:a\n1,2:b\n", [],
+                        r":4: .*@equalLength"),
+    "ts-channel-count": ("c.ts", b"@data\n1,2:3,4:a\n1,2:b\n", [], r":3: .*channel"),
+    "ts-channel-lengths": ("k.ts", b"@data\n1,2:3,4,5:a\n", [], r":2: channels of one case"),
+    "ts-not-a-number": ("n.ts", b"@data\n1,2:a\n1,two:b\n", [], r":3: value 'two'"),
+    "ts-missing-label": ("o.ts", GOOD_TS.encode() + b"7,8,9\n", [], r":5: missing class label"),
+    "ts-regression": ("g.ts", b"@targetLabel true\n@data\n1,2:0.5\n", [], r":1: .*classifies"),
+    "ts-timestamps": ("t.ts", b"@data\n(1,2),(2,3):a\n", [], r":2: time-stamped"),
+    "ts-label-not-listed": ("u.ts", GOOD_TS.encode() + b"1,2,3:c\n", [], r":5: label 'c'"),
+    "delimited-ragged": ("w.csv", b"a,1,2,3\nb,1,2\n", [], r":2: the row has 3 cells"),
+    "delimited-not-a-number": ("x.tsv", b"a\t1\t2\nb\t1\t?x\n", [], r":2: '\?x' is not"),
+    "delimited-missing-label": ("y.csv", b"a,1,2\n,3,4\n", [], r":2: missing class label"),
+    "long-unknown-column": ("u.csv", b"id,value,c\n1,2,a\n", LONG_FLAGS, r":1: --value 'x'"),
+    "long-label-changes": ("v.csv", b"id,x,c\n1,1,a\n1,2,b\n", LONG_FLAGS,
+                           r":3: id '1' has label 'b' here but 'a' on line 2"),
+    "unknown-suffix": ("f.dat", b"a,1,2\n", [], r"--format"),
+}
+
+
+@pytest.mark.parametrize(("command", "case", "present"),
+                         _alternate(["import"], list(IMPORT_CASES)))
+def test_bad_import_source(runner: CliRunner, tmp_path: Path, command: str, case: str,
+                           present: bool) -> None:
+    name, data, flags, message = IMPORT_CASES[case]
+    source = tmp_path / "in" / name
+    source.parent.mkdir()
+    if data is None:
+        source.mkdir()
+    else:
+        source.write_bytes(data)
+    target = tmp_path / "out.npz"
+    line = _run_rejected(runner, ["import", source, "-o", target, *flags], tmp_path, target,
+                         present, str(source))
+    assert re.search(message, line), line
+
+
+@pytest.mark.parametrize("case", [c for c, v in DATA_CASES.items()
+                                  if v.only is None and c != "missing-y"])
+def test_bad_classes_from_dataset(runner: CliRunner, bad_files: BadFiles, tmp_path: Path,
+                                  case: str) -> None:
+    """--classes-from reads a dataset: every bad one is refused naming it, before any work."""
+    bad = bad_files.get("data", case)
+    source = tmp_path / "in" / "good.ts"
+    source.parent.mkdir()
+    source.write_text(GOOD_TS)
+    target = tmp_path / "out.npz"
+    line = _run_rejected(runner, ["import", source, "-o", target, "--classes-from", bad],
+                         tmp_path, target, False, str(bad))
+    assert re.search(DATA_CASES[case].message, line, re.IGNORECASE), line

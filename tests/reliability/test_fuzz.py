@@ -177,3 +177,90 @@ def test_fuzz(runner: CliRunner, ws: Workspace, tmp_path: Path, kind: str) -> No
 def test_fuzz_thousands(runner: CliRunner, ws: Workspace, tmp_path: Path, kind: str,
                         seed: int) -> None:
     run_fuzz(runner, ws, tmp_path, kind, seed=seed, count=500)
+
+
+# --- import: the text parsers under damaged input (sinecli/importers/) ------------------------
+# The same contract for `sinecli import`: a damaged source is imported (exit 0, a dataset the
+# loader accepts) or refused (exit 2, one error line naming the file), never exit 1 or a
+# traceback. Besides the byte mutations above, text mutations put the characters the parsers
+# split on (',', ':', tab, newline, '?', 'e', '-', '(') where they do not belong.
+
+IMPORT_SOURCES: dict[str, tuple[str, bytes, list[str]]] = {
+    "ts": ("src.ts", b"# comment\n@problemName Fuzz\n@univariate false\n@dimensions 2\n"
+           b"@equalLength false\n@classLabel true up down 3\n@data\n"
+           b"1.5,2,?,4:0.5,1e-3,NaN,8:up\n-1,2.25,3:4,5,6:down\n7,8:9,10:3\n", []),
+    "delimited": ("src.tsv", b"1\t0.5\t1.5\t2.5\tNaN\n2\t-1\t2e1\t?\t4\n1.0\t3\t4\t\t\n", []),
+    "long": ("src.csv", b"id,t,x,y,c\nb,0,1,2,k\nb,1,3,,k\na,0,5,6,j\na,2,7,8,j\n",
+             ["--format", "long", "--id", "id", "--time", "t", "--value", "x,y", "--label", "c"]),
+}
+_SPECIALS = b",:\t\n?e-(.; "
+
+
+def _special(data: bytes, rng: random.Random, donor: bytes) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.choice([1, 2, 3])):
+        out[rng.randrange(len(out))] = rng.choice(_SPECIALS)
+    return bytes(out)
+
+
+def _line_shuffle(data: bytes, rng: random.Random, donor: bytes) -> bytes:
+    lines = data.split(b"\n")
+    i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
+    lines[i], lines[j] = lines[j], lines[i]
+    if rng.random() < 0.5:
+        lines.insert(i, lines[j])
+    return b"\n".join(lines)
+
+
+TEXT_MUTATIONS: list[Mutation] = [_special, _special, _line_shuffle, _truncate, _delete,
+                                  _insert, _flip]
+
+
+def run_import_fuzz(runner: CliRunner, folder: Path, kind: str, seed: int,
+                    count: int) -> dict[str, int]:
+    name, valid, flags = IMPORT_SOURCES[kind]
+    rng = random.Random(seed)
+    tally = {"valid": 0, "rejected": 0}
+    for i in range(count):
+        data = valid
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            data = rng.choice(TEXT_MUTATIONS)(data, rng, valid) or valid
+        source = folder / f"{i}-{name}"
+        source.write_bytes(data)
+        out = folder / f"out-{i}"
+        out.mkdir()
+        target = out / "d.npz"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = invoke(runner, "import", source, "-o", target, *flags)
+        context = f"import mutant {seed}-{i} ({kind}) {data!r}: "
+        assert result.exit_code in (0, 2), context + result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), \
+            context + repr(result.exception)
+        assert "Traceback" not in result.output, context + result.output
+        assert temp_files(out) == [] and not caught, context
+        if result.exit_code == 2:
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("sinecli: error: "), \
+                context + result.stderr
+            assert str(source) in lines[0], context + lines[0]
+            assert not target.exists(), context
+            tally["rejected"] += 1
+        else:
+            dataset.load(target)
+            tally["valid"] += 1
+        source.unlink()
+    return tally
+
+
+@pytest.mark.parametrize("kind", list(IMPORT_SOURCES))
+def test_import_fuzz(runner: CliRunner, tmp_path: Path, kind: str) -> None:
+    tally = run_import_fuzz(runner, tmp_path, kind, seed=20240601, count=60)
+    assert tally["rejected"] > 0 and tally["valid"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("kind", list(IMPORT_SOURCES))
+def test_import_fuzz_thousands(runner: CliRunner, tmp_path: Path, kind: str, seed: int) -> None:
+    run_import_fuzz(runner, tmp_path, kind, seed=seed, count=500)
