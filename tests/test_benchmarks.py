@@ -17,6 +17,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import gpu  # noqa: E402
+import import_speed  # noqa: E402
 import inference as inference_bench  # noqa: E402
 from common import Row  # noqa: E402
 
@@ -49,3 +50,11 @@ def test_gpu_script_skips_cleanly_without_cuda() -> None:
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "gpu benchmarks: skipped (CUDA is not available on this machine)"
+
+
+def test_import_benchmark_runs_at_toy_size(tmp_path: Path) -> None:
+    """sinecli import against numpy.loadtxt on 1 MB files (aeon's side is left out here)."""
+    rows = import_speed.measure(tmp_path, size_mb=1, aeon=False)
+    assert len(rows) == 4 and "aeon not available" in rows[0].what
+    assert "numpy.loadtxt" in rows[2].what and _measured(rows[1:])
+    assert list(tmp_path.iterdir()) == []
