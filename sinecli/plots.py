@@ -36,6 +36,12 @@ MAX_PIXELS = 20_000  # per side; Agg's hard limit is 2**16, memory runs out well
 LAYOUTS = ("overlay", "grid")
 MODES = ("per-class", "top-label")
 YSCALES = ("auto", "linear", "log")
+#: The default confusion matrix grows with the classes up to this side (inches; two panels).
+CONFUSION_MAX_SIDE = 10.0
+#: Classes named on a confusion matrix's axes at most (every n-th one beyond).
+MAX_TICK_LABELS = 30
+#: Panels of a per-class reliability figure at most: beyond, the classes with the largest ECE.
+MAX_PANELS = 8
 # Dates make SVG/PDF bytes differ run to run; Make and CI want the same input -> same file.
 _METADATA: dict[str, dict[str, Any]] = {
     "png": {},
@@ -419,13 +425,20 @@ def confusion_figure(
     rates = np.divide(counts, totals, out=np.full(counts.shape, np.nan), where=totals > 0)
     accuracy = float(np.trace(counts) / max(counts.sum(), 1))
 
-    side = max(4.5, 0.5 * k + 3.0)
+    # the default grows with the classes up to a cap (and always within MAX_PIXELS): beyond
+    # a few dozen classes the cells are a heat map, without numbers, and only some classes are
+    # named on the axes
+    side = min(max(4.5, 0.5 * k + 3.0), CONFUSION_MAX_SIDE,
+               (MAX_PIXELS - 1) / (2 * (dpi or DEFAULT_DPI)))
     default = (2 * side + 0.5, side)
     fig = _new_figure(width, height, default, dpi)
     axes = fig.subplots(1, 2)
     annotate = k <= 20
     fontsize = "medium" if k <= 6 else ("small" if k <= 12 else "x-small")
-    rotate = max(len(n) for n in class_names) * k > 30
+    step = max(1, math.ceil(k / MAX_TICK_LABELS))
+    ticks = list(range(0, k, step))
+    labels = [class_names[i] for i in ticks]
+    rotate = max(len(n) for n in labels) * len(ticks) > 30
     panels = (
         (axes[0], counts.astype(float), "counts", "{:.0f}", 0.0, max(1.0, float(counts.max()))),
         (axes[1], rates, "rates (row-normalised)", "{:.2f}", 0.0, 1.0),
@@ -434,12 +447,14 @@ def confusion_figure(
 
     cmap = colormaps["Blues"].with_extremes(bad="0.9")
     for ax, values, name, fmt, vmin, vmax in panels:
-        ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax)
-        ax.set_title(name)
-        ax.set_xticks(range(k), class_names, rotation=30 if rotate else 0,
+        ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax,
+                  interpolation="nearest")
+        ax.set_title(name if step == 1 else f"{name}; 1 class in {step} named")
+        ax.set_xticks(ticks, labels, rotation=30 if rotate else 0,
                       ha="right" if rotate else "center",
-                      rotation_mode="anchor" if rotate else "default")
-        ax.set_yticks(range(k), class_names)
+                      rotation_mode="anchor" if rotate else "default",
+                      fontsize=None if k <= MAX_TICK_LABELS else "x-small")
+        ax.set_yticks(ticks, labels, fontsize=None if k <= MAX_TICK_LABELS else "x-small")
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         if not annotate:
@@ -510,9 +525,9 @@ def calibration_curves(
     y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str], mode: str, n_bins: int
 ) -> list[CalibrationCurve]:
     """One curve per class (one-vs-rest: P(class k) against y == k), or one for the top label
-    (max probability against whether the argmax is right)."""
-    from sklearn.metrics import brier_score_loss
-
+    (max probability against whether the argmax is right). The Brier score of each is
+    sklearn's `brier_score_loss` (the mean squared gap to the 0/1 outcome), computed for all
+    classes at once: 500 classes take milliseconds, not seconds."""
     if mode not in MODES:
         raise SinecliError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     y_true = np.asarray(y_true)
@@ -520,13 +535,15 @@ def calibration_curves(
     if mode == "top-label":
         conf = proba.max(axis=1)
         correct = (proba.argmax(axis=1) == y_true).astype(int)
-        return [CalibrationCurve("top label", reliability_bins(conf, correct, n_bins),
-                                 float(brier_score_loss(correct, conf, pos_label=1)))]
+        brier = float(np.mean((conf - correct) ** 2)) if conf.size else math.nan
+        return [CalibrationCurve("top label", reliability_bins(conf, correct, n_bins), brier)]
+    hits = y_true[:, None] == np.arange(len(class_names))[None, :]  # (N, K)
+    briers = np.mean((proba - hits) ** 2, axis=0) if len(proba) else \
+        np.full(len(class_names), math.nan)
     curves = []
     for c, name in enumerate(class_names):
-        hit = (y_true == c).astype(int)
-        curves.append(CalibrationCurve(name, reliability_bins(proba[:, c], hit, n_bins),
-                                       float(brier_score_loss(hit, proba[:, c], pos_label=1))))
+        curves.append(CalibrationCurve(name, reliability_bins(proba[:, c], hits[:, c], n_bins),
+                                       float(briers[c])))
     return curves
 
 
@@ -598,20 +615,29 @@ def reliability_figure(
 ) -> Figure:
     """One panel per curve: per bin, mean predicted probability against observed frequency,
     the diagonal for reference and the bin counts below (log scale); the legend gives the
-    Brier score and ECE. Per-class curves get the class colours of `waves_figure`.
+    Brier score and ECE. Per-class curves get the class colours of `waves_figure`. Beyond
+    MAX_PANELS curves, only the MAX_PANELS with the largest ECE are drawn (the title says so),
+    so that a figure of 500 classes stays readable and takes seconds, not minutes.
     """
-    colors = class_colors(len(curves)) if mode == "per-class" else ["tab:blue"] * len(curves)
-    ncols = min(len(curves), 4)
-    nrows = math.ceil(len(curves) / ncols)
+    total = len(curves)
+    colors = class_colors(total) if mode == "per-class" else ["tab:blue"] * total
+    shown = list(range(total))
+    if total > MAX_PANELS:  # many classes: the worst calibrated ones (an unknown ECE last)
+        shown = sorted(shown, key=lambda i: (-np.nan_to_num(curves[i].bins.ece, nan=-1.0),
+                                             -curves[i].brier, i))[:MAX_PANELS]
+    ncols = min(len(shown), 4)
+    nrows = math.ceil(len(shown) / ncols)
     default = (max(6.0, 4.0 * ncols), 5.0 * nrows + 0.4)
     fig = _new_figure(width, height, default, dpi)
     grid = fig.add_gridspec(2 * nrows, ncols, height_ratios=[3, 1] * nrows)
-    for i, curve in enumerate(curves):
-        r, c = divmod(i, ncols)
+    for slot, i in enumerate(shown):
+        r, c = divmod(slot, ncols)
         ax = fig.add_subplot(grid[2 * r, c])
         ax_counts = fig.add_subplot(grid[2 * r + 1, c], sharex=ax)
-        _reliability_panel(ax, ax_counts, curve, colors[i], mode)
+        _reliability_panel(ax, ax_counts, curves[i], colors[i], mode)
     heading = ("Reliability per class (one-vs-rest)" if mode == "per-class"
                else "Reliability of the top label")
+    if len(shown) < total:
+        heading += f": the {len(shown)} of {total} classes with the largest ECE"
     fig.suptitle(f"{title}: {heading}" if title else heading)
     return _fit_text(fig, default)

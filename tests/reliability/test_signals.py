@@ -1,0 +1,204 @@
+"""SIGTERM and SIGHUP, with real signals in real processes: what `timeout`, `kill`, CI runners
+and a closed terminal send. Each is handled as Ctrl-C: no temporary file is left, the target is
+complete or untouched, one `sinecli: interrupted by SIGTERM` line on stderr, and the exit
+status is 128 + the signal (143, 129). A signal the caller ignores (`nohup`) stays ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sinecli import checkpoint, dataset
+from sinecli.generate import GenerateSpec, make_dataset
+
+from .support import Workspace, invoke, temp_files
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+ENV_EXTRA = {"CI": "true", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+CODES: dict[int, int] = {signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
+def sinecli(*args: Any, cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, **ENV_EXTRA}
+    env.pop("SINECLI_DEBUG", None)
+    return subprocess.Popen([sys.executable, "-m", "sinecli", *map(str, args)], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float,
+             interval: float = 0.002) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if proc.poll() is not None:
+            return condition()
+        time.sleep(interval)
+    return False
+
+
+def stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
+    if proc.poll() is None:
+        proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def assert_stopped(code: int, out: str, err: str, signum: int) -> None:
+    assert code == CODES[signum], (code, err)
+    assert "Traceback" not in out + err and out == ""
+    lines = err.strip().splitlines()
+    assert lines and lines[-1].startswith(
+        f"sinecli: interrupted by {signal.Signals(signum).name}"), err
+    assert err.count("sinecli: interrupted") == 1, err
+
+
+@pytest.mark.parametrize(("signum", "when"), [(signal.SIGTERM, "writing"),
+                                              (signal.SIGHUP, "computing")],
+                         ids=["SIGTERM-writing", "SIGHUP-computing"])
+def test_generate_stopped_leaves_nothing(tmp_path: Path, signum: int, when: str) -> None:
+    target = tmp_path / "gen.npz"
+    for per_class in (100_000, 400_000):  # bigger when it finished before the signal
+        proc = sinecli("generate", "-o", target, "--samples-per-class", per_class, cwd=tmp_path)
+        try:
+            if when == "writing":
+                wait_for(lambda: bool(temp_files(tmp_path)), proc, timeout=60)
+            else:
+                time.sleep(0.4)
+            code, out, err = stop(proc, signum)
+        finally:
+            proc.kill()
+        assert temp_files(tmp_path) == [], "a temporary file was left"
+        if code == 0:  # won the race: then the file is complete
+            assert dataset.load(target).n == 3 * per_class
+            target.unlink()
+            continue
+        assert_stopped(code, out, err, signum)
+        assert not target.exists()
+        return
+    pytest.skip("generate finished before the signal every time")
+
+
+def test_predict_stopped_while_writing_leaves_the_old_target(tmp_path: Path,
+                                                             ws: Workspace) -> None:
+    data = tmp_path / "many.npz"
+    dataset.save(data, make_dataset(GenerateSpec(samples_per_class=100_000, points=20,
+                                                 seed=3)))
+    out = tmp_path / "p.csv"
+    out.write_text("old\n")
+    proc = sinecli("predict", ws.model, data, "-o", out, "--device", "cpu", cwd=tmp_path)
+    try:
+        wait_for(lambda: bool(temp_files(tmp_path)), proc, timeout=90)
+        code, stdout, err = stop(proc, signal.SIGTERM)
+    finally:
+        proc.kill()
+    assert temp_files(tmp_path) == []
+    if code == 0:
+        assert out.read_text().count("\n") == 300_001
+        return
+    assert_stopped(code, stdout, err, signal.SIGTERM)
+    assert out.read_text() == "old\n"
+
+
+def test_train_stopped_keeps_a_resumable_checkpoint(tmp_path: Path) -> None:
+    data = tmp_path / "data.npz"
+    dataset.save(data, make_dataset(GenerateSpec(samples_per_class=120, points=30, seed=5)))
+    model = tmp_path / "model.pt"
+    proc = sinecli("train", data, "-o", model, "--hidden", "12", "--batch-size", "16",
+                   "--epochs", "50", "--checkpoint-every", "1", "--device", "cpu", cwd=tmp_path)
+    try:
+        assert wait_for(model.exists, proc, timeout=90), "no periodic checkpoint appeared"
+        code, out, err = stop(proc, signal.SIGTERM)
+    finally:
+        proc.kill()
+    assert_stopped(code, out, err, signal.SIGTERM)
+    assert "--resume" in err
+    assert temp_files(tmp_path) == []
+    saved = checkpoint.load(model)
+    assert saved.payload["finished"] is False and saved.payload["epoch"] >= 1
+    saved.resume_state()
+
+
+def test_plot_calibration_stopped_leaves_nothing(tmp_path: Path, ws: Workspace) -> None:
+    out = tmp_path / "cal.png"
+    proc = sinecli("plot", "calibration", ws.model, ws.test, "-o", out, "--device", "cpu",
+                   cwd=tmp_path)
+    try:
+        time.sleep(1.5)  # importing torch or matplotlib, predicting or drawing
+        code, stdout, err = stop(proc, signal.SIGTERM)
+    finally:
+        proc.kill()
+    assert temp_files(tmp_path) == []
+    if code == 0:
+        assert out.read_bytes().startswith(b"\x89PNG")
+        return
+    assert_stopped(code, stdout, err, signal.SIGTERM)
+    assert not out.exists()
+
+
+# --- in process: handlers installed for the run only, ignored signals left alone -------------
+
+
+def test_handlers_are_restored_and_ignored_signals_stay_ignored(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sinecli.commands import generate
+
+    real, seen = generate.make_dataset, []
+
+    def spy(spec: Any) -> Any:
+        seen.append((signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)))
+        return real(spec)
+
+    monkeypatch.setattr(generate, "make_dataset", spy)
+    before_term = signal.getsignal(signal.SIGTERM)
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        result = invoke(runner, "generate", "-o", tmp_path / "d.npz", "--samples-per-class",
+                        "2", "--points", "8")
+        assert result.exit_code == 0, result.output
+        (term, hup), = seen
+        assert hup is signal.SIG_IGN
+        if before_term is signal.SIG_DFL:  # installed for the run
+            assert callable(term)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is before_term
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_sigterm_in_process_is_143_and_cleans_up(runner: CliRunner, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM raised inside the atomic write: the temporary file goes, the target stays."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("SIGTERM is not at its default in this process")
+    from sinecli import dataset as ds_module
+
+    real = ds_module._write_zip
+
+    def write_then_terminated(fh: Any, ds: Any) -> None:
+        real(fh, ds)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises here
+        raise AssertionError("SIGTERM was not delivered")
+
+    monkeypatch.setattr(ds_module, "_write_zip", write_then_terminated)
+    target = tmp_path / "d.npz"
+    target.write_bytes(b"old")
+    result = invoke(runner, "generate", "-o", target, "--samples-per-class", "2", "--points",
+                    "8")
+    assert result.exit_code == 143, result.output
+    assert result.stderr == "sinecli: interrupted by SIGTERM\n"
+    assert target.read_bytes() == b"old" and temp_files(tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
