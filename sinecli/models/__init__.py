@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sinecli.errors import SinecliError
-from sinecli.models import conv, notebook, recurrent
+from sinecli.models import conv, notebook, recurrent, rocket
 from sinecli.models.base import ModelConfig, Scaled
 from sinecli.models.conv import ConvClassifier, ConvConfig
 from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
+from sinecli.models.rocket import MiniRocketClassifier, RocketConfig
 
 __all__ = ["FAMILIES", "KINDS", "LEGACY_DEFAULTS", "Family", "ModelConfig", "NotebookRNN",
            "RecurrentClassifier", "build", "config_from_dict", "family", "validate"]
@@ -58,6 +59,8 @@ FAMILIES: dict[str, Family] = {
                      summary="residual convolutional network (Wang et al. 2017), 3 blocks"),
     "inception": Family(ConvConfig, conv.validate, ConvClassifier,
                         summary="InceptionTime network (Ismail Fawaz et al. 2020), 6 modules"),
+    "rocket": Family(RocketConfig, rocket.validate, MiniRocketClassifier, fit=rocket.fit,
+                     summary="MiniRocket-style random-kernel features, calibrated ridge head"),
 }
 KINDS = tuple(FAMILIES)
 #: What a stored config means by a key it lacks: checkpoints written before patches read one
