@@ -501,6 +501,38 @@ def predict(
         threads=threads, quiet=quiet)
 
 
+@app.command()
+def info(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Dataset (.npz) or checkpoint (.pt) files; the kind is read from "
+                       "the content."),
+    ],
+    history: Annotated[
+        bool,
+        typer.Option("--history", help="Print each checkpoint's per-epoch history instead: CSV "
+                     "(epoch,train_loss,val_loss,val_accuracy,seconds), or JSON lines with "
+                     "--json; a `file` column leads when several files are given."),
+    ] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON list on stdout, an object per file (a list "
+                     "even for one file)."),
+    ] = False,
+) -> None:
+    """What a dataset or checkpoint holds: a table per file, or --json.
+
+    A bad file is reported on stderr and the others are still shown; the exit status is then 2.
+    """
+    from sinecli.commands.info import run
+
+    streams.require_stdout("info")
+    failures = run(files, history=history, json_out=json_out,
+                   on_error=lambda exc: _err(f"sinecli: error: {exc}"))
+    if failures:
+        raise typer.Exit(2)
+
+
 # --- plot: a sub-app, so that `sinecli plot --help` lists the kinds with their own options. ---
 
 plot_app = typer.Typer(
