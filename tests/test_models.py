@@ -18,7 +18,7 @@ from torch import nn
 
 from sinecli.errors import SinecliError
 from sinecli.models import (
-    KINDS,
+    FAMILIES,
     ModelConfig,
     NotebookRNN,
     RecurrentClassifier,
@@ -28,6 +28,9 @@ from sinecli.models import (
 )
 
 T, K = 12, 4
+#: The families built from ModelConfig (the conv and random-kernel ones: tests/test_conv.py,
+#: tests/test_rocket.py).
+KINDS = tuple(kind for kind, fam in FAMILIES.items() if fam.config is ModelConfig)
 
 
 pytestmark = pytest.mark.usefixtures("torch_globals")
