@@ -200,13 +200,13 @@ def _temp_prefix(name: str, limit: int) -> str:
 
 
 def _new_temp(folder: Path | None, prefix: str, what: str, path: Path) -> Path:
-    with signals_deferred():  # no signal between creating the file and knowing its name
-        try:
-            fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=_TMP_SUFFIX)
-        except OSError as exc:
-            raise _write_failed(what, path, exc) from exc
-        os.close(fd)
-        return Path(name)
+    """An empty temporary file; call it with the stop signals deferred (see atomic_path)."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=_TMP_SUFFIX)
+    except OSError as exc:
+        raise _write_failed(what, path, exc) from exc
+    os.close(fd)
+    return Path(name)
 
 
 def _permissions(tmp: Path, existing: os.stat_result | None) -> None:
@@ -247,11 +247,14 @@ def atomic_path(target: str | Path, what: str = "output") -> Iterator[Path]:
     path = checked.final
     tmp: Path | None = None
     try:
-        if checked.stream:  # written into at the end, from a temporary file of its own
-            tmp = _new_temp(None, ".sinecli-", what, checked.path)
-        else:
-            tmp = _new_temp(path.parent, _temp_prefix(path.name, _name_max(path.parent)),
-                            what, checked.path)
+        # no signal between creating the file and holding its name in `tmp`, which the
+        # `finally` below removes: a SIGTERM right after mkstemp would leave it behind
+        with signals_deferred():
+            if checked.stream:  # written into at the end, from a temporary file of its own
+                tmp = _new_temp(None, ".sinecli-", what, checked.path)
+            else:
+                tmp = _new_temp(path.parent, _temp_prefix(path.name, _name_max(path.parent)),
+                                what, checked.path)
         try:
             yield tmp
         except OSError as exc:
