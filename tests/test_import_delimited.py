@@ -140,3 +140,20 @@ BAD: dict[str, tuple[str | bytes, dict[str, object], tuple[str, ...]]] = {
 def test_bad_files_name_the_file_and_line(case: str) -> None:
     text, options, fragments = BAD[case]
     fails(text, *fragments, **options)
+
+
+@pytest.mark.parametrize("fmt, sep", [("{:.6f}", ","), ("{:.8g}", "\t"), ("{:.3f}", None),
+                                      ("{}", ","), ("{:.2e}", ",")])
+def test_fast_decimal_reader_matches_numpys_float_parser(fmt: str, sep: str | None) -> None:
+    """Plain decimals are read as integers over powers of ten: bit for bit numpy's floats."""
+    rng = np.random.default_rng(7)
+    tokens = [fmt.format(v) for v in rng.standard_normal(20000) * 10.0 ** rng.integers(-9, 9,
+                                                                                      20000)]
+    tokens[:9] = ["-0", "-0.0", "00.5", "-.5", "5.", "123456789012345", "1234567890123456",
+                  "?", "nan"]
+    text = (sep or " ").join(tokens)
+    values = numbers_module.parse(text, len(tokens), sep)
+    reference = np.fromstring(text.replace("?", "nan"), dtype=np.float32, sep=sep or " ")
+    assert values is not None
+    np.testing.assert_array_equal(values, reference)
+    np.testing.assert_array_equal(np.signbit(values), np.signbit(reference))
