@@ -417,10 +417,12 @@ def confusion_figure(
     dpi: float | None = None,
 ) -> Figure:
     """Two panels: the counts, and the rates normalised by row (recall per true class)."""
-    from sklearn.metrics import confusion_matrix
-
     k = len(class_names)
-    counts = confusion_matrix(y_true, y_pred, labels=np.arange(k))  # (K, K), rows = true
+    # sklearn's confusion_matrix(labels=range(K)) as one bincount, without importing sklearn
+    # (a second of a plot's run); labels outside [0, K) are left out, as sklearn leaves them
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    known = (y_true >= 0) & (y_true < k) & (y_pred >= 0) & (y_pred < k)
+    counts = np.bincount(y_true[known] * k + y_pred[known], minlength=k * k).reshape(k, k)
     totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, totals, out=np.full(counts.shape, np.nan), where=totals > 0)
     accuracy = float(np.trace(counts) / max(counts.sum(), 1))

@@ -83,3 +83,14 @@ def test_vectorised_brier_matches_sklearn() -> None:
     (top,) = plots.calibration_curves(y, proba, names, "top-label", 10)
     correct = proba.argmax(axis=1) == y
     assert top.brier == pytest.approx(brier_score_loss(correct, proba.max(axis=1)), abs=1e-12)
+
+
+def test_confusion_counts_match_sklearn() -> None:
+    from sklearn.metrics import confusion_matrix
+
+    y, proba, names = _scores(9, 400, seed=3)
+    pred = proba.argmax(axis=1)
+    pred[:5] = 8  # some mistakes into one class
+    fig = plots.confusion_figure(y, pred, names)
+    counts = fig.axes[0].images[0].get_array()
+    np.testing.assert_array_equal(np.asarray(counts), confusion_matrix(y, pred, labels=range(9)))
