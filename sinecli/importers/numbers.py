@@ -90,12 +90,6 @@ def _parse_decimals(text: str, count: int, sep: str | None) -> np.ndarray | None
         return None
     special: np.ndarray = np.empty(0, dtype=np.int64)
     special_values: list[float] = []
-    if odd:  # some token is not a plain decimal
-        found = _specials(text, raw, sep_byte, count)
-        if found is None:
-            return None
-        text, special, special_values = found
-        raw = text.encode("ascii")
     a = np.frombuffer(raw, dtype=np.uint8)
     seps = np.flatnonzero(a == sep_byte)
     n = seps.size + 1
@@ -105,7 +99,17 @@ def _parse_decimals(text: str, count: int, sep: str | None) -> np.ndarray | None
     starts[0], starts[1:] = 0, seps + 1
     ends = np.empty(n, dtype=np.int64)
     ends[:-1], ends[-1] = seps, a.size
-    if int((ends - starts).max()) > _MAX_DIGITS + 2:  # too many digits, before more work
+    if odd:  # a few tokens are not plain decimals: read them alone, zeros in their place
+        found = _specials(text, odd.decode("ascii"), seps, starts, ends)
+        if found is None:
+            return None
+        special, special_values, raw = found
+        text = raw.decode("ascii")
+        a = np.frombuffer(raw, dtype=np.uint8)
+    lengths = ends - starts
+    if special.size:
+        lengths[special] = 1  # overwritten with zeros; their values are special_values
+    if int(lengths.max()) > _MAX_DIGITS + 2:  # too many digits, before more work
         return None
     neg = a[np.minimum(starts, a.size - 1)] == 45
     if int(np.count_nonzero(neg)) != raw.count(b"-"):  # a '-' that does not lead its token
@@ -124,7 +128,7 @@ def _parse_decimals(text: str, count: int, sep: str | None) -> np.ndarray | None
                 return None
             frac[tokens] = ends[tokens] - dots - 1
             has_dot[tokens] = True
-    digits = ends - starts - neg - has_dot
+    digits = lengths - neg - has_dot
     if digits.min() < 1 or digits.max() > _MAX_DIGITS or frac.max() > 22:
         return None
     ints = _fromstring(text.replace(".", "") if n_dots else text, n, sep, np.int64)
@@ -137,33 +141,30 @@ def _parse_decimals(text: str, count: int, sep: str | None) -> np.ndarray | None
     return values.astype(np.float32)
 
 
-def _specials(text: str, raw: bytes, sep_byte: int, count: int
-              ) -> tuple[str, np.ndarray, list[float]] | None:
-    """`text` with its few tokens that are not plain decimals replaced by 0, their indices
-    and values (read one by one); None when they are too many or one is not a number."""
-    a = np.frombuffer(raw, dtype=np.uint8)
-    plain = np.zeros(256, dtype=bool)
-    plain[list(_PLAIN) + [sep_byte]] = True
-    seps = np.flatnonzero(a == sep_byte)
-    if seps.size + 1 != count:
-        return None
-    special = np.unique(np.searchsorted(seps, np.flatnonzero(~plain[a])))
-    if special.size * _SPECIAL_SHARE > count:
-        return None
-    starts = np.r_[0, seps + 1]
-    ends = np.r_[seps, a.size]
-    pieces: list[str] = []
+def _specials(text: str, odd: str, seps: np.ndarray, starts: np.ndarray, ends: np.ndarray
+              ) -> tuple[np.ndarray, list[float], bytes] | None:
+    """The tokens holding the `odd` characters: their indices, their values (read one by
+    one), and the text with each of them overwritten by zeros of the same length (so that
+    every offset stays); None when one is not a number or they are too many."""
+    positions: list[int] = []
+    for char in set(odd):
+        at = text.find(char)
+        while at >= 0:
+            positions.append(at)
+            if len(positions) * _SPECIAL_SHARE > starts.size:
+                return None
+            at = text.find(char, at + 1)
+    special = np.unique(np.searchsorted(seps, np.asarray(positions, dtype=np.int64)))
+    out = bytearray(text.encode("ascii"))
     values: list[float] = []
-    last = 0
     for i in special.tolist():  # a Python loop over the few special tokens only
-        value = token_value(text[starts[i]:ends[i]])
+        lo, hi = int(starts[i]), int(ends[i])
+        value = token_value(text[lo:hi])
         if value is None:
             return None
         values.append(value)
-        pieces += [text[last:starts[i]], "0"]
-        last = int(ends[i])
-    pieces.append(text[last:])
-    return "".join(pieces), special, values
+        out[lo:hi] = b"0" * (hi - lo)
+    return special, values, bytes(out)
 
 
 def token_value(token: str) -> float | None:
@@ -190,11 +191,16 @@ def describe(token: str) -> str:
 
 
 def _workers() -> int:
-    """Processes to parse with: the CPUs this process may use, where fork is available (the
-    workers then start in milliseconds, sharing the parent's imports), else none."""
+    """Processes to parse with: the idle CPUs this process may use (its CPUs less the load
+    average), where fork is available (workers start in milliseconds, sharing the parent's
+    imports); none when fewer than two are idle, since on a busy machine the extra processes
+    only add the cost of moving text to them."""
     if sys.platform != "linux" or "fork" not in mp.get_all_start_methods():
         return 0
-    return min(len(os.sched_getaffinity(0)), 8)
+    cpus = len(os.sched_getaffinity(0))
+    idle = int(cpus - os.getloadavg()[0] + 0.5)
+    workers = min(idle, cpus, 8)
+    return workers if workers >= 2 else 0
 
 
 def _ignore_sigint() -> None:
@@ -204,7 +210,7 @@ def _ignore_sigint() -> None:
 
 class BlockParser:
     """Parses the blocks of one input in order, with `parse`; once the input spans two blocks,
-    in worker processes (one per CPU), while the caller reads and splits the next blocks.
+    in worker processes (one per idle CPU), while the caller reads and splits the next ones.
 
     numpy's parser holds the GIL, so threads would not help; on one CPU it runs in-process.
     When numpy cannot read a block, its `fallback` runs in the caller: it returns the values
