@@ -117,8 +117,11 @@ def inspect(target: str | Path, what: str = "output",
     final = path
     if st is not None and stat.S_ISLNK(st.st_mode):
         try:
-            final = Path(os.path.realpath(path, strict=True))
-            st = os.stat(final)
+            st = os.stat(path)  # what the link leads to (/dev/stdout's pipe included)
+            if stat.S_ISREG(st.st_mode):  # replaced where it lies; the link stays
+                final = Path(os.path.realpath(path, strict=True))
+                if not os.path.samestat(st, os.stat(final)):
+                    raise FileNotFoundError(errno.ENOENT, "moved while resolved")
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise _fail(what, path, "is a symlink loop") from None

@@ -147,6 +147,24 @@ def test_a_reader_that_went_away_ends_quietly(ws: Workspace, many: Path, tmp_pat
     assert proc.stderr == ""
 
 
+# --- /dev/stdout: a link to the stream, written through ---------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="no /dev/stdout")
+@pytest.mark.parametrize("into", ["pipe", "file"])
+def test_dev_stdout_is_written_through(tmp_path: Path, into: str) -> None:
+    out = tmp_path / "out.npz"
+    redirect = f"> {out}" if into == "file" else ""
+    proc = subprocess.run(["sh", "-c", f'exec "$0" -m sinecli "$@" {redirect}', sys.executable,
+                           "generate", "-o", "/dev/stdout", *TINY, "-q"], cwd=tmp_path,
+                          env=_env(), capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    data = out.read_bytes() if into == "file" else proc.stdout
+    assert data.startswith(b"PK")
+    if into == "file":
+        assert dataset.load(out).n == 12 and temp_files(tmp_path) == []
+
+
 # --- what already held, kept -------------------------------------------------------------------
 
 
