@@ -163,9 +163,12 @@ def inspect(target: str | Path, what: str = "output",
             kind = "socket" if stat.S_ISSOCK(mode) else "block device" if stat.S_ISBLK(mode) \
                 else "special file"
             raise _fail(what, path, f"is a {kind}, not a regular file; refusing to replace it")
-        elif not mode & 0o222 or not os.access(final, os.W_OK):
+        elif not mode & 0o222:
             raise _fail(what, path, f"is read-only (mode {stat.S_IMODE(mode):04o}); make it "
                         "writable (chmod u+w) or remove it first")
+        elif not os.access(final, os.W_OK):
+            raise _fail(what, path, f"is read-only to us (mode {stat.S_IMODE(mode):04o}, not "
+                        "ours, or immutable: lsattr); make it writable or remove it first")
     if not stream and not os.access(folder, os.W_OK | os.X_OK):
         raise _fail(what, path, f"folder {folder} is not writable")
     return Target(path=path, final=final, stream=stream, stat=st)
