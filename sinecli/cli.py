@@ -342,6 +342,7 @@ def import_cmd(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: DataArg,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Checkpoint file to write (.pt).")
@@ -401,6 +402,17 @@ def train(
     threads: Annotated[
         int, typer.Option(help="CPU threads; 0 = auto (1 for small models, where it is faster).")
     ] = 0,
+    nproc_per_node: Annotated[
+        int,
+        typer.Option("--nproc-per-node", help="Train in N processes on this machine "
+                     "(DistributedDataParallel), started by torch's own launcher as "
+                     "`torchrun --standalone` would; 0 = one process (or torchrun's)."),
+    ] = 0,
+    dist_timeout: Annotated[
+        float,
+        typer.Option("--dist-timeout", help="Under torchrun: seconds to wait for the other "
+                     "processes (to join, or at each exchange) before stopping with an error."),
+    ] = 300.0,
     print_config: PrintConfigOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -408,6 +420,13 @@ def train(
     """Train a recurrent classifier on a dataset and write a checkpoint."""
     from sinecli.commands.train import run
 
+    if nproc_per_node and not print_config:
+        from sinecli.distributed import launch
+
+        code = launch(nproc_per_node, _train_arguments(ctx), dist_timeout)
+        if code:
+            raise typer.Exit(code)  # the workers printed their own messages
+        return
     model_flags = dict(kind=model, hidden=hidden, layers=layers, bidirectional=bidirectional,
                        dropout=dropout, patch=patch)
     train_flags = dict(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
@@ -415,10 +434,43 @@ def train(
                        grad_clip=grad_clip, val_fraction=val_fraction, patience=patience,
                        seed=seed, deterministic=deterministic, checkpoint_every=checkpoint_every,
                        precision=precision)
-    result = run(data, output, config, model_flags, train_flags, device_spec=device,
-                 threads=threads, resume=resume, print_only=print_config, quiet=quiet)
+    try:
+        result = run(data, output, config, model_flags, train_flags, device_spec=device,
+                     threads=threads, resume=resume, print_only=print_config, quiet=quiet,
+                     dist_timeout=dist_timeout)
+    except (Exception, KeyboardInterrupt) as exc:  # under torchrun, a rank other than 0 ends
+        from sinecli.distributed import silenced  # quietly on what rank 0 reports
+
+        quiet_code = silenced(exc)
+        if quiet_code is None:
+            raise
+        raise typer.Exit(quiet_code) from None
     if result is not None and json_out:
         _emit_json(result)
+
+
+def _train_arguments(ctx: typer.Context) -> list[str]:
+    """`sinecli train`'s command line as given, without --nproc-per-node, for the workers
+    that `--nproc-per-node` starts (rebuilt from the parsed options, so it also works when
+    sinecli runs inside another program)."""
+    args = ["--debug", "train"] if _state["debug"] else ["train"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.name == "nproc_per_node" or value is None or value == param.default:
+            continue
+        if param.param_type_name == "argument":
+            args.append(str(value))
+            continue
+        opt = getattr(param, "opts", [""])[0]
+        if getattr(param, "is_flag", False):
+            if value:
+                args.append(opt)
+            elif getattr(param, "secondary_opts", None):
+                args.append(param.secondary_opts[0])
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            args += [opt, str(getattr(item, "value", item))]
+    return args
 
 
 BatchSizeOpt = Annotated[

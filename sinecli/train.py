@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sinecli.dataset import Dataset
+from sinecli.distributed import Local, Shard
 from sinecli.errors import SinecliError
 from sinecli.models import ModelConfig, build, family
 
@@ -179,24 +180,34 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     )
 
 
-@torch.no_grad()
+def _score(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, autocast: Callable[[], Any],
+    lengths: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(3,) float64 sums over (X, y): cross-entropy, correct predictions, rows; eval mode."""
+    was_training = model.training
+    model.eval()
+    total, correct = torch.zeros((), device=X.device), torch.zeros((), device=X.device)
+    with torch.no_grad():
+        for lo in range(0, len(X), EVAL_BATCH):
+            lb = None if lengths is None else lengths[lo : lo + EVAL_BATCH]
+            with autocast():
+                logits = model(X[lo : lo + EVAL_BATCH], lb).float()  # (B, K)
+            yb = y[lo : lo + EVAL_BATCH]
+            total += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(1) == yb).sum()
+    model.train(was_training)
+    count = torch.tensor(float(len(X)), dtype=torch.float64, device=X.device)
+    return torch.stack([total.double(), correct.double(), count])
+
+
 def evaluate_loss(
     model: nn.Module, X: torch.Tensor, y: torch.Tensor, autocast: Callable[[], Any],
     lengths: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over (X, y), in eval mode and batches."""
-    was_training = model.training
-    model.eval()
-    total, correct = torch.zeros((), device=X.device), torch.zeros((), device=X.device)
-    for lo in range(0, len(X), EVAL_BATCH):
-        lb = None if lengths is None else lengths[lo : lo + EVAL_BATCH]
-        with autocast():
-            logits = model(X[lo : lo + EVAL_BATCH], lb).float()  # (B, K)
-        yb = y[lo : lo + EVAL_BATCH]
-        total += F.cross_entropy(logits, yb, reduction="sum")
-        correct += (logits.argmax(1) == yb).sum()
-    model.train(was_training)
-    return total.item() / len(X), correct.item() / len(X)
+    total, correct, count = _score(model, X, y, autocast, lengths).tolist()
+    return total / count, correct / count
 
 
 def _state_clone(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -219,21 +230,13 @@ def new_history() -> dict[str, list]:
             "step": [], "step_loss": []}
 
 
-def fit(
-    ds: Dataset,
-    model_cfg: ModelConfig,
-    cfg: TrainConfig,
-    device: torch.device,
-    *,
-    resume: dict[str, Any] | None = None,
-    reporter: Reporter | None = None,
-    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Train and return the checkpoint payload (see sinecli.checkpoint).
-
-    `resume` is a payload saved by an earlier, interrupted call with the same data and config;
-    `on_checkpoint` receives a payload every `cfg.checkpoint_every` epochs.
-    """
+def prepare(
+    ds: Dataset, model_cfg: ModelConfig, cfg: TrainConfig, *, resume: bool = False,
+    world_size: int = 1,
+) -> tuple[Any, TrainConfig]:
+    """Every check `fit` makes before any work, and the configs it trains with (the model's
+    data fields from `ds`; with a step budget, the epochs it takes). `sinecli train` calls it
+    before it starts, on every rank under torchrun, so that all refuse together."""
     validate(cfg)
     if ds.y is None:
         raise SinecliError("training data has no labels (y)")
@@ -246,12 +249,42 @@ def fit(
         raise SinecliError(f"model {model_cfg.kind} reads sequences of one length, but the "
                            f"training data's lengths range from {lo} to {hi}; use another "
                            "--model")
-    if cfg.steps:
-        cfg = dataclasses.replace(cfg, epochs=planned_epochs(cfg, ds.y))
     if fam.fit is not None:
-        if resume is not None:
+        if resume:
             raise SinecliError(f"--resume: model {model_cfg.kind} is fitted in one closed-form "
                                "step; there is nothing to resume")
+        if world_size > 1:
+            raise SinecliError(f"model {model_cfg.kind} is fitted in one closed-form step, in "
+                               "one process; train it without torchrun or --nproc-per-node")
+    split(ds.y, cfg.val_fraction, cfg.seed)  # its errors now, not once the work has started
+    if cfg.steps:
+        cfg = dataclasses.replace(cfg, epochs=planned_epochs(cfg, ds.y))
+    return model_cfg, cfg
+
+
+def fit(
+    ds: Dataset,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    device: torch.device,
+    *,
+    resume: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    group: Local | None = None,
+) -> dict[str, Any]:
+    """Train and return the checkpoint payload (see sinecli.checkpoint).
+
+    `resume` is a payload saved by an earlier, interrupted call with the same data and config;
+    `on_checkpoint` receives a payload every `cfg.checkpoint_every` epochs. `group` is this
+    process's place among several under torchrun (sinecli.distributed); every rank calls `fit`
+    alike, and only the writer's `on_checkpoint` is called.
+    """
+    group = group if group is not None else Local()
+    model_cfg, cfg = prepare(ds, model_cfg, cfg, resume=resume is not None,
+                             world_size=group.world_size)
+    fam = family(model_cfg.kind)
+    if fam.fit is not None:
         return _fit_closed_form(ds, model_cfg, cfg, fam.fit, reporter)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if cfg.deterministic:
@@ -260,7 +293,7 @@ def fit(
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     try:
-        return _fit(ds, model_cfg, cfg, device, resume, reporter, on_checkpoint)
+        return _fit(ds, model_cfg, cfg, device, resume, reporter, on_checkpoint, group)
     finally:
         # only when changed: each call imports torch._inductor (about 1.5 s, once per process)
         if torch.are_deterministic_algorithms_enabled() != was_deterministic:
@@ -299,20 +332,119 @@ def _fit_closed_form(
     if reporter is not None:
         reporter.epoch(EpochRecord(1, 1, train_loss, val_loss, val_acc, seconds))
     return _to_cpu({
-        "model_config": model_cfg.to_dict(),
-        "state_dict": model.state_dict(),
-        "class_names": list(ds.class_names),
-        "channel_names": ds.channel_names,
-        "train_lengths": list(ds.length_range()),
-        "train_config": cfg.to_dict(),
-        "seed": cfg.seed,
+        **_run_info(ds, model_cfg, cfg),
         "epoch": 1,
         "best_epoch": 1,
         "history": history,
         "finished": True,
         "device": "cpu",
+        "world_size": 1,
+        "backend": None,
         "fit_report": report,
     })
+
+
+# --- the loop, in named parts: its state, the data, one epoch, validation, the payload -------
+
+
+@dataclass
+class TrainState:
+    """What a run carries from epoch to epoch, and what its checkpoint saves to resume it."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    shuffle: torch.Generator  # the data's order: the same on every rank
+    history: dict[str, list]
+    epoch: int = 0  # epochs completed
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    best_state: dict[str, torch.Tensor] | None = None  # the best validation loss's weights
+
+    @classmethod
+    def start(cls, ds: Dataset, model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device,
+              train_idx: np.ndarray, rank: int = 0) -> TrainState:
+        """A new model, its input scaling and optimizer, from `cfg.seed` (call in a forked RNG).
+        Every rank builds the same weights; ranks above 0 then draw dropout from their own
+        seeded streams."""
+        torch.manual_seed(cfg.seed)
+        model = build(model_cfg).to(device)
+        if cfg.scale_inputs:
+            lengths = None if ds.lengths is None else ds.lengths[train_idx]
+            model.set_scaling(*fit_scaling(ds.X3[train_idx], lengths))
+        optimizer = _optimizer(model, cfg)
+        if rank:
+            torch.manual_seed(int(np.random.SeedSequence([cfg.seed, rank]).generate_state(1)[0]))
+        return cls(model, optimizer, torch.Generator().manual_seed(cfg.seed), new_history())
+
+    def restore(self, payload: dict[str, Any], device: torch.device, group: Local) -> None:
+        """Continue from a checkpoint's payload (left unchanged). Each rank takes its own RNG
+        state when the world size is the checkpoint's; at another world size the ranks above
+        0 keep their fresh streams, so the run continues, but not bit for bit."""
+        payload = copy.deepcopy(payload)  # the optimizer adopts (and updates) its tensors
+        r = payload["resume"]
+        self.model.load_state_dict(r["model_state"])
+        self.optimizer.load_state_dict(r["optimizer_state"])
+        ranks = r.get("ranks")
+        rng = ranks[group.rank] if ranks and len(ranks) == group.world_size else \
+            None if group.rank else r
+        if rng is not None:
+            torch.set_rng_state(rng["torch_rng"])
+            if device.type == "cuda" and rng.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(rng["cuda_rng"], device)
+        self.shuffle.set_state(r["shuffle_rng"])
+        self.history = {k: list(v) for k, v in payload["history"].items()}
+        self.epoch, self.best_epoch = payload["epoch"], payload.get("best_epoch", 0)
+        self.best_loss, self.bad_epochs = r["best_val_loss"], r["bad_epochs"]
+        self.best_state = r.get("best_state")
+
+    def stopped(self, cfg: TrainConfig) -> bool:
+        return self.epoch >= cfg.epochs or bool(cfg.patience and self.bad_epochs >= cfg.patience)
+
+    def record(self, cfg: TrainConfig, train_loss: float, val_loss: float | None,
+               val_acc: float | None, seconds: float) -> EpochRecord:
+        """Close an epoch: the best weights so far, early stopping's count, the history."""
+        epoch = self.epoch = self.epoch + 1
+        if val_loss is None:
+            self.best_epoch = epoch
+        elif val_loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0
+            self.best_state = _state_clone(self.model)
+        else:
+            self.bad_epochs += 1
+        h = self.history
+        for key, value in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
+                           ("val_accuracy", val_acc), ("seconds", seconds)):
+            h[key].append(value)
+        return EpochRecord(epoch, cfg.epochs, train_loss, val_loss, val_acc, seconds)
+
+
+@dataclass
+class _Data:
+    """The splits on the device, once; each step only indexes them. Lengths stay on the CPU
+    (packing reads them there); None: every sequence is whole."""
+
+    X_train: torch.Tensor  # (N_train, C, T)
+    y_train: torch.Tensor  # (N_train,)
+    L_train: torch.Tensor | None  # (N_train,) int64
+    X_val: torch.Tensor  # (n, C, T): this rank's share of the validation split
+    y_val: torch.Tensor  # (n,)
+    L_val: torch.Tensor | None  # (n,)
+    n_val: int  # the whole validation split's size
+
+    @classmethod
+    def load(cls, ds: Dataset, train_idx: np.ndarray, val_idx: np.ndarray, share: slice,
+             device: torch.device) -> _Data:
+        assert ds.y is not None
+        mine = val_idx[share]
+
+        def lengths(idx: np.ndarray) -> torch.Tensor | None:
+            return None if ds.lengths is None else torch.from_numpy(ds.lengths[idx])
+
+        return cls(torch.from_numpy(ds.X3[train_idx]).to(device),
+                   torch.from_numpy(ds.y[train_idx]).to(device), lengths(train_idx),
+                   torch.from_numpy(ds.X3[mine]).to(device),
+                   torch.from_numpy(ds.y[mine]).to(device), lengths(mine), len(val_idx))
 
 
 def _fit(
@@ -323,155 +455,171 @@ def _fit(
     resume: dict[str, Any] | None,
     reporter: Reporter | None,
     on_checkpoint: Callable[[dict[str, Any]], None] | None,
+    group: Local,
 ) -> dict[str, Any]:
     assert ds.y is not None
-    fork_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(cfg.seed)
-        model = build(model_cfg).to(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         train_idx, val_idx = split(ds.y, cfg.val_fraction, cfg.seed)
-        lengths = ds.lengths
-        if cfg.scale_inputs:
-            model.set_scaling(*fit_scaling(
-                ds.X3[train_idx], None if lengths is None else lengths[train_idx]))
-        optimizer = _optimizer(model, cfg)
-        shuffle = torch.Generator().manual_seed(cfg.seed)
-        history = new_history()
-        start_epoch, best_loss, best_epoch, bad_epochs = 0, math.inf, 0, 0
-        best_state: dict[str, torch.Tensor] | None = None
+        state = TrainState.start(ds, model_cfg, cfg, device, train_idx, group.rank)
         if resume is not None:
-            resume = copy.deepcopy(resume)  # the optimizer adopts (and updates) its tensors
-            r = resume["resume"]
-            model.load_state_dict(r["model_state"])
-            optimizer.load_state_dict(r["optimizer_state"])
-            torch.set_rng_state(r["torch_rng"])
-            if device.type == "cuda" and r.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(r["cuda_rng"], device)
-            shuffle.set_state(r["shuffle_rng"])
-            history = {k: list(v) for k, v in resume["history"].items()}
-            start_epoch, best_epoch = resume["epoch"], resume.get("best_epoch", 0)
-            best_loss, bad_epochs = r["best_val_loss"], r["bad_epochs"]
-            best_state = r.get("best_state")
-
-        # Data lives on the device once; each step only indexes it.
-        X_train = torch.from_numpy(ds.X3[train_idx]).to(device)  # (N_train, C, T)
-        y_train = torch.from_numpy(ds.y[train_idx]).to(device)  # (N_train,)
-        X_val = torch.from_numpy(ds.X3[val_idx]).to(device)  # (N_val, C, T)
-        y_val = torch.from_numpy(ds.y[val_idx]).to(device)  # (N_val,)
-        # (N_train,), (N_val,) int64 on the CPU (packing reads them there); None: all whole
-        L_train = None if lengths is None else torch.from_numpy(lengths[train_idx])
-        L_val = None if lengths is None else torch.from_numpy(lengths[val_idx])
-        has_val = len(val_idx) > 0
-        n = len(X_train)
-        steps = steps_per_epoch(cfg, n)
-        total_steps = cfg.steps or cfg.epochs * steps
-
-        def autocast() -> Any:
-            bf16 = cfg.precision == "bf16"
-            return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-
-        def payload(epoch: int, final: bool) -> dict[str, Any]:
-            # state_dict holds the best weights so far (what evaluate should judge); the
-            # current weights, needed to continue, are in resume.model_state.
-            weights = best_state if best_state is not None else model.state_dict()
-            return _to_cpu({
-                "model_config": model_cfg.to_dict(),
-                "state_dict": weights,
-                "class_names": list(ds.class_names),
-                "channel_names": ds.channel_names,
-                "train_lengths": list(ds.length_range()),
-                "train_config": cfg.to_dict(),
-                "seed": cfg.seed,
-                "epoch": epoch,
-                "best_epoch": best_epoch or epoch,
-                "history": history,
-                "finished": final,
-                "device": str(device),
-                "resume": {
-                    "model_state": model.state_dict(),
-                    "optimizer_state": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                    "shuffle_rng": shuffle.get_state(),
-                    "best_val_loss": best_loss,
-                    "bad_epochs": bad_epochs,
-                    "best_state": best_state,
-                },
-            })
-
-        model.train()
-        epoch = start_epoch
-        for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            if cfg.patience and bad_epochs >= cfg.patience:
-                epoch -= 1
-                break
+            state.restore(resume, device, group)
+        data = _Data.load(ds, train_idx, val_idx, group.rows(len(val_idx)), device)
+        net = group.wrap(state.model)  # DDP under torchrun: backward() averages the gradients
+        info = _run_info(ds, model_cfg, cfg)
+        state.model.train()
+        while not state.stopped(cfg):
             t0 = time.perf_counter()
-            if cfg.sampling == "replacement":
-                order = torch.randint(0, n, (steps * cfg.batch_size,), generator=shuffle)
-            else:
-                passes = math.ceil(steps * cfg.batch_size / n)
-                order = torch.cat([torch.randperm(n, generator=shuffle) for _ in range(passes)])
-            order = order.to(device)
-            loss_sum = torch.zeros((), device=device)
-            window = torch.zeros((), device=device)
-            window_losses: list[torch.Tensor] = []
-            seen = 0
-            for step in range(steps):
-                batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-                if len(batch) == 0 or (epoch - 1) * steps + step >= total_steps:
-                    break
-                if cfg.lr_schedule == "cosine":  # a function of the global step: resumable
-                    done = ((epoch - 1) * steps + step) / total_steps
-                    for group in optimizer.param_groups:
-                        group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
-                xb, yb = X_train[batch], y_train[batch]  # (B, C, T), (B,)
-                lb = None if L_train is None else L_train[batch.cpu()]  # (B,)
-                with autocast():
-                    logits = model(xb, lb)  # (B, K)
-                loss = F.cross_entropy(logits.float(), yb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                detached = loss.detach()
-                loss_sum += detached * len(batch)
-                seen += len(batch)
-                if cfg.log_every:
-                    window += detached
-                    if (step + 1) % cfg.log_every == 0:
-                        window_losses.append(window / cfg.log_every)
-                        window = torch.zeros((), device=device)
-            train_loss = loss_sum.item() / max(seen, 1)
+            train_loss, step_losses = _train_epoch(state, net, data, cfg, group)
             if not math.isfinite(train_loss):
-                raise SinecliError(f"training diverged at epoch {epoch} (loss {train_loss}); "
-                                   "lower --lr or keep gradient clipping on")
-            if window_losses:
-                first = (epoch - 1) * steps
-                history["step"].extend(first + (i + 1) * cfg.log_every
-                                       for i in range(len(window_losses)))
-                history["step_loss"].extend(torch.stack(window_losses).tolist())
-            val_loss: float | None = None
-            val_acc: float | None = None
-            if has_val:
-                val_loss, val_acc = evaluate_loss(model, X_val, y_val, autocast, L_val)
-                if val_loss < best_loss:
-                    best_loss, best_epoch, bad_epochs = val_loss, epoch, 0
-                    best_state = _state_clone(model)
-                else:
-                    bad_epochs += 1
-            else:
-                best_epoch = epoch
-            seconds = time.perf_counter() - t0
-            history["epoch"].append(epoch)
-            history["train_loss"].append(train_loss)
-            history["val_loss"].append(val_loss)
-            history["val_accuracy"].append(val_acc)
-            history["seconds"].append(seconds)
+                raise group.error(f"training diverged at epoch {state.epoch + 1} (loss "
+                                  f"{train_loss}); lower --lr or keep gradient clipping on")
+            val_loss, val_acc = _validate(state.model, data, cfg, group)
+            _log_steps(state.history, cfg, len(train_idx), state.epoch + 1, step_losses)
+            record = state.record(cfg, train_loss, val_loss, val_acc, time.perf_counter() - t0)
             if reporter is not None:
-                reporter.epoch(EpochRecord(epoch, cfg.epochs, train_loss, val_loss, val_acc,
-                                           seconds))
-            if on_checkpoint and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0 \
-                    and epoch < cfg.epochs:
-                on_checkpoint(payload(epoch, final=False))
-        return payload(epoch, final=True)
+                reporter.epoch(record)
+            if on_checkpoint and cfg.checkpoint_every and \
+                    state.epoch % cfg.checkpoint_every == 0 and state.epoch < cfg.epochs:
+                payload = _payload(state, info, device, group, final=False)
+                if group.is_writer:
+                    on_checkpoint(payload)
+                group.barrier()  # no rank runs ahead of the checkpoint on disk
+        return _payload(state, info, device, group, final=True)
+
+
+def _autocast(cfg: TrainConfig, device: torch.device) -> Callable[[], Any]:
+    def autocast() -> Any:
+        bf16 = cfg.precision == "bf16"
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    return autocast
+
+
+def _epoch_order(cfg: TrainConfig, steps: int, n: int, shuffle: torch.Generator
+                 ) -> torch.Tensor:
+    """The epoch's (steps x batch_size,) row order: shuffled passes, or draws with replacement.
+    Every rank draws the same order from the same generator."""
+    if cfg.sampling == "replacement":
+        return torch.randint(0, n, (steps * cfg.batch_size,), generator=shuffle)
+    passes = math.ceil(steps * cfg.batch_size / n)
+    return torch.cat([torch.randperm(n, generator=shuffle) for _ in range(passes)])
+
+
+def _train_epoch(state: TrainState, net: nn.Module, data: _Data, cfg: TrainConfig,
+                 group: Local) -> tuple[float, torch.Tensor]:
+    """One epoch's steps (fewer where the step budget ends): its mean training loss and each
+    step's mean loss (the same on every rank: their sums are all-reduced once, at the end)."""
+    n = len(data.y_train)
+    steps = steps_per_epoch(cfg, n)
+    total = cfg.steps or cfg.epochs * steps
+    first = state.epoch * steps  # the global step this epoch starts at
+    order = _epoch_order(cfg, steps, n, state.shuffle).to(data.y_train.device)
+    taken = max(0, min(steps, total - first))
+    sums = torch.zeros(taken, device=data.y_train.device)  # each step's loss, summed over rows
+    rows = torch.zeros(taken, dtype=torch.float64)
+    autocast = _autocast(cfg, data.y_train.device)
+    for step in range(taken):
+        group.check_stop()  # Ctrl-C under torchrun: every rank stops after the same step
+        if cfg.lr_schedule == "cosine":  # a function of the global step: resumable
+            for param_group in state.optimizer.param_groups:
+                done = (first + step) / total
+                param_group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
+        batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        sums[step], rows[step] = _step(state, net, data, cfg, group.shard(batch), autocast)
+    sums = group.all_reduce(sums)
+    means = sums / rows.to(sums.device)
+    return sums.sum().item() / max(float(rows.sum()), 1.0), means
+
+
+def _step(state: TrainState, net: nn.Module, data: _Data, cfg: TrainConfig, shard: Shard,
+          autocast: Callable[[], Any]) -> tuple[torch.Tensor, int]:
+    """One optimizer step on this rank's shard of a batch: the loss summed over its real rows,
+    and the global batch's number of real rows."""
+    xb, yb = data.X_train[shard.index], data.y_train[shard.index]  # (s, C, T), (s,)
+    lb = None if data.L_train is None else data.L_train[shard.index.cpu()]  # (s,)
+    with autocast():
+        logits = net(xb, lb).float()  # (s, K)
+    if shard.weight is None:  # the whole batch: its mean
+        loss = F.cross_entropy(logits, yb)
+    else:  # a rank's share, weighted so that DDP's mean over the ranks is the batch's mean
+        losses = F.cross_entropy(logits, yb, reduction="none")  # (s,)
+        loss = (losses * shard.weight).sum() / shard.divisor
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # under DDP it returns with the gradients averaged over the ranks
+    if cfg.grad_clip > 0:
+        nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip)
+    state.optimizer.step()
+    return loss.detach() * shard.divisor, shard.real
+
+
+def _log_steps(history: dict[str, list], cfg: TrainConfig, n_train: int, epoch: int,
+               step_means: torch.Tensor) -> None:
+    """With `log_every`, the mean loss of each full window of steps (the notebook's curve)."""
+    if not cfg.log_every or len(step_means) < cfg.log_every:
+        return
+    windows = len(step_means) // cfg.log_every
+    first = (epoch - 1) * steps_per_epoch(cfg, n_train)
+    history["step"].extend(first + (i + 1) * cfg.log_every for i in range(windows))
+    means = step_means[: windows * cfg.log_every].view(windows, cfg.log_every)
+    history["step_loss"].extend((means.sum(1) / cfg.log_every).tolist())
+
+
+def _validate(model: nn.Module, data: _Data, cfg: TrainConfig, group: Local
+              ) -> tuple[float | None, float | None]:
+    """Validation loss and accuracy: each rank scores its share (no padding), and the sums
+    of loss, correct predictions and rows are all-reduced, so every rank holds the same."""
+    if data.n_val == 0:
+        return None, None
+    sums = _score(model, data.X_val, data.y_val, _autocast(cfg, data.y_val.device), data.L_val)
+    total, correct, count = group.all_reduce(sums).tolist()
+    return total / count, correct / count
+
+
+def _run_info(ds: Dataset, model_cfg: Any, cfg: TrainConfig) -> dict[str, Any]:
+    """The payload's description of the run, the same at every epoch."""
+    return {
+        "model_config": model_cfg.to_dict(),
+        "class_names": list(ds.class_names),
+        "channel_names": ds.channel_names,
+        "train_lengths": list(ds.length_range()),
+        "train_config": cfg.to_dict(),
+        "seed": cfg.seed,
+    }
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    return {"torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _payload(state: TrainState, info: dict[str, Any], device: torch.device, group: Local,
+             final: bool) -> dict[str, Any]:
+    """The checkpoint payload (every rank builds it: the RNG states are gathered from all).
+    state_dict holds the best weights so far (what evaluate should judge); the current
+    weights, needed to continue, are in resume.model_state. It is an ordinary one-process
+    checkpoint, whatever the world size it records."""
+    rng = _rng_state(device)
+    ranks = group.gather_rng(rng)
+    weights = state.best_state if state.best_state is not None else state.model.state_dict()
+    resume = {
+        "model_state": state.model.state_dict(),
+        "optimizer_state": state.optimizer.state_dict(),
+        **rng,
+        "shuffle_rng": state.shuffle.get_state(),
+        "best_val_loss": state.best_loss,
+        "bad_epochs": state.bad_epochs,
+        "best_state": state.best_state,
+    }
+    if group.world_size > 1:
+        resume["ranks"] = ranks
+    return _to_cpu({
+        **info,
+        "state_dict": weights,
+        "epoch": state.epoch,
+        "best_epoch": state.best_epoch or state.epoch,
+        "history": state.history,
+        "finished": final,
+        "device": str(device),
+        "world_size": group.world_size,
+        "backend": group.backend,
+        "resume": resume,
+    })

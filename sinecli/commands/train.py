@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sinecli import config, dataset
+from sinecli import config, dataset, distributed
 from sinecli.atomic import check_writable
 from sinecli.errors import Interrupted, SinecliError
 from sinecli.models import ModelConfig
@@ -116,17 +116,54 @@ def run(
     resume: Path | None = None,
     print_only: bool = False,
     quiet: bool = False,
+    dist_timeout: float = distributed.DEFAULT_TIMEOUT,
 ) -> dict[str, Any] | None:
-    """Train on `data`, write the checkpoint to `output`, return a JSON-ready summary."""
-    model_cfg, train_cfg = resolve(config_path, model_flags, train_flags)
+    """Train on `data`, write the checkpoint to `output`, return a JSON-ready summary.
+
+    Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK in the environment) every rank runs this:
+    all load and check the inputs and refuse together; only global rank 0 writes the
+    checkpoint, the progress and the logs, and returns the summary (the others return None).
+    """
     if print_only:
-        print_config(model_cfg, train_cfg)
+        model_cfg, train_cfg = resolve(config_path, model_flags, train_flags)
+        if distributed.rank() == 0:
+            print_config(model_cfg, train_cfg)
         return None
+    if not distributed.launched():
+        return _train(data, output, config_path, model_flags, train_flags, device_spec,
+                      threads, resume, quiet, distributed.Local())
+    group = distributed.setup(device_spec, dist_timeout)
+    try:
+        return _train(data, output, config_path, model_flags, train_flags, device_spec,
+                      threads, resume, quiet, group)
+    finally:
+        group.close()
+
+
+@dataclasses.dataclass
+class _Job:
+    """A run's inputs, checked before any training starts."""
+
+    ds: dataset.Dataset
+    digest: str
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    device: Any  # torch.device
+    resume: dict[str, Any] | None
+
+
+def _prepare(
+    data: Path, output: Path | None, config_path: Path | None, model_flags: dict[str, Any],
+    train_flags: dict[str, Any], device_spec: str, resume: Path | None,
+    group: distributed.Local,
+) -> _Job:
+    model_cfg, train_cfg = resolve(config_path, model_flags, train_flags)
     if output is None:
         raise SinecliError("missing option -o/--output: the checkpoint file to write")
-    # the same file as the data or the config (by device and inode: links count) is refused;
-    # --resume may be the output, as its message on Ctrl-C suggests
-    check_writable(output, "checkpoint", inputs=(data, config_path))
+    if group.is_writer:
+        # the same file as the data or the config (by device and inode: links count) is
+        # refused; --resume may be the output, as its message on Ctrl-C suggests
+        check_writable(output, "checkpoint", inputs=(data, config_path))
     ds = dataset.load(data)
     present = sorted({ds.class_names[i] for i in set(ds.y.tolist())}) if ds.y is not None else []
     if len(present) < 2:
@@ -136,10 +173,9 @@ def run(
 
     # torch is imported only now: config errors above are reported without paying for it.
     from sinecli import checkpoint, device
-    from sinecli.progress import make_reporter
-    from sinecli.train import fit
+    from sinecli.train import prepare
 
-    dev = device.resolve(device_spec)
+    dev = group.device if group.device is not None else device.resolve(device_spec)
     resume_payload = None
     if resume is not None:
         resume_ckpt = checkpoint.load(resume)
@@ -156,30 +192,50 @@ def run(
         if resume_payload["epoch"] >= train_cfg.epochs and not train_cfg.steps:
             raise SinecliError(f"--resume {resume}: already trained {resume_payload['epoch']} "
                                f"epochs; pass --epochs above that to train further")
-    start = resume_payload["epoch"] if resume_payload else 0
+    prepare(ds, model_cfg, train_cfg, resume=resume is not None, world_size=group.world_size)
+    return _Job(ds, digest, model_cfg, train_cfg, dev, resume_payload)
+
+
+def _train(
+    data: Path, output: Path | None, config_path: Path | None, model_flags: dict[str, Any],
+    train_flags: dict[str, Any], device_spec: str, threads: int, resume: Path | None,
+    quiet: bool, group: distributed.Local,
+) -> dict[str, Any] | None:
+    with group.agreement():  # under torchrun: every rank refuses bad input, one message
+        job = _prepare(data, output, config_path, model_flags, train_flags, device_spec,
+                       resume, group)
+    assert output is not None
+    from sinecli import checkpoint, device
+    from sinecli.models import family
+    from sinecli.progress import make_reporter
+    from sinecli.train import fit, planned_epochs
+
+    ds, model_cfg, train_cfg, dev = job.ds, job.model_cfg, job.train_cfg, job.device
+    assert ds.y is not None
+    quiet = quiet or not group.is_writer  # one writer: the others are silent unless they fail
+    start = job.resume["epoch"] if job.resume else 0
     device.set_cpu_threads(dev, train_cfg.batch_size, getattr(model_cfg, "hidden", 64), threads)
     if not quiet:
         print(f"training {model_cfg.kind} on {data} ({ds.n} sequences x {ds.length} points, "
               f"{len(ds.class_names)} classes), device {device.describe(dev)}"
-              + (f", resuming after epoch {start}" if start else ""), file=sys.stderr)
+              + (f", {group.describe()}" if group.world_size > 1 else "")
+              + (f", resuming after epoch {start}" if start else "")
+              + _world_change(job.resume, group.world_size), file=sys.stderr)
 
-    extra = {"dataset_sha256": digest, "dataset": str(data)}
+    extra = {"dataset_sha256": job.digest, "dataset": str(data)}
     written: list[int] = []
 
     def periodic(payload: dict[str, Any]) -> None:
         checkpoint.save(output, {**payload, **extra})
         written.append(payload["epoch"])
 
-    from sinecli.models import family
-    from sinecli.train import planned_epochs
-
     closed_form = family(model_cfg.kind).fit is not None
-    assert ds.y is not None
     reporter = make_reporter(1 if closed_form else planned_epochs(train_cfg, ds.y), start, quiet)
     t0 = time.perf_counter()
     try:
-        payload = fit(ds, model_cfg, train_cfg, dev, resume=resume_payload,
-                      reporter=reporter, on_checkpoint=periodic)
+        with group.stop_at_step_boundaries():
+            payload = fit(ds, model_cfg, train_cfg, dev, resume=job.resume, reporter=reporter,
+                          on_checkpoint=periodic, group=group)
     except KeyboardInterrupt as exc:
         reporter.close()  # before the message, so the bar does not overwrite it
         if written:
@@ -190,7 +246,11 @@ def run(
     finally:
         reporter.close()
     seconds = time.perf_counter() - t0
-    checkpoint.save(output, {**payload, **extra})
+    if group.is_writer:
+        checkpoint.save(output, {**payload, **extra})
+    group.barrier()
+    if not group.is_writer:
+        return None
     history = payload["history"]
     best = payload["best_epoch"]
     summary = {
@@ -198,6 +258,8 @@ def run(
         "data": str(data),
         "model": payload["model_config"],
         "device": str(dev),
+        "world_size": group.world_size,
+        "backend": group.backend,
         "epochs_run": payload["epoch"],
         "best_epoch": best,
         "train_loss": history["train_loss"][best - 1],
@@ -213,3 +275,12 @@ def run(
         print(f"wrote {output}: best epoch {best}/{payload['epoch']}{val}, {seconds:.2f}s",
               file=sys.stderr)
     return summary
+
+
+def _world_change(resume: dict[str, Any] | None, world_size: int) -> str:
+    """A note when a run continues at another world size: it works, but not bit for bit."""
+    before = resume.get("world_size", 1) if resume else world_size
+    if before == world_size:
+        return ""
+    return (f" (trained so far in {before} process{'es' if before != 1 else ''}, now "
+            f"{world_size}: it continues, but not bit for bit)")
