@@ -1,6 +1,9 @@
 """GPU checks and benchmarks: the CUDA tests, then training and inference throughput at a size
 that fills the GPU (batch 4096), fp32 and bf16 autocast, sinecli vs a bare nn.GRU loop.
 
+Then `sinecli train` under torchrun with nccl on every GPU found, against one process, at the
+same global batch (benchmarks/distributed.py does the same with gloo on the CPU).
+
 On a machine without CUDA it prints one line and exits 0, so `make bench` never breaks there.
 Finishes in well under 5 minutes on one H100/H200-class GPU.
 """
@@ -88,6 +91,29 @@ def measure(work: Path, device: str = "cuda", n: int = 65536, n_inf: int = 10**6
     return rows
 
 
+def distributed_rows(work: Path, n: int = 65536, hidden: int = 128, batch: int = 4096,
+                     epochs: int = 3) -> list[Row]:
+    """`sinecli train` under torchrun with nccl on every GPU this machine has (cuda:LOCAL_RANK
+    each) against one process on one GPU, the same global batch: throughput (the ratio is the
+    speedup) and scaling efficiency. With one GPU, the ratio is DDP's overhead at 1 rank."""
+    import torch
+    from distributed import make_data, train
+
+    gpus = torch.cuda.device_count()
+    data = make_data(work, n, 100)
+    flags = ["--hidden", str(hidden), "--batch-size", str(batch), "--epochs", str(epochs),
+             "--val-fraction", "0.1"]
+    one, _ = train(data, work, 0, flags, device="cuda")
+    many, _ = train(data, work, gpus, flags, device="cuda")
+    target = ">= 0.85" if gpus == 1 else f">= {0.7 * gpus:g}"
+    return [
+        Row("gpu", f"train seq/s h{hidden} b{batch} (global), {gpus} ranks nccl vs 1 proc",
+            many, one, "seq/s", target),
+        Row("gpu", f"  scaling efficiency = speedup / {gpus}", many / one / gpus, 0.0, "x",
+            ">= 0.7", on="value"),
+    ]
+
+
 def main() -> int:
     import torch
 
@@ -99,6 +125,7 @@ def main() -> int:
                             str(ROOT / "tests")], cwd=ROOT)
     with tempfile.TemporaryDirectory() as d:
         rows = measure(Path(d))
+        rows += distributed_rows(Path(d))
     print_table(rows, "sinecli GPU benchmarks")
     print(f"CUDA tests: {'passed' if tests.returncode == 0 else 'FAILED'}")
     return tests.returncode

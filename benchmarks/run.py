@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-SUITES = ("startup", "quality", "throughput", "inference", "scale", "import")
+SUITES = ("startup", "quality", "throughput", "inference", "scale", "import", "distributed")
 
 
 def main() -> int:

@@ -2,7 +2,9 @@
 
 A checkpoint carries everything later steps need (model config, weights, class names,
 training config and seed, history, dataset hash, versions) plus, under `resume`, the
-optimizer and RNG state that `train --resume` continues from.
+optimizer and RNG state that `train --resume` continues from. `world_size` and `backend` say
+how many processes trained it (torchrun; 1 and None without), and under torchrun
+`resume.ranks` holds every rank's RNG state; the file is the same ordinary checkpoint.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class Checkpoint:
         if r.get("best_state") is not None:
             _check_weights(r["best_state"], f"{where}: resume state: best_state")
             self._model_with(r["best_state"], "best weights")
+        _check_ranks(r.get("ranks"), self.payload.get("world_size", 1),
+                     f"{where}: resume state: ranks")
         return r
 
 
@@ -230,6 +234,24 @@ def _check_history(payload: dict[str, Any], where: str) -> None:
             for v in values
         ):
             raise SinecliError(f"{where}: history: missing or invalid {key!r}")
+
+
+def _check_ranks(ranks: Any, world_size: Any, where: str) -> None:
+    """A run of several processes (torchrun) stores every rank's RNG state, one per rank."""
+    if ranks is None:
+        return
+    if not isinstance(ranks, list) or isinstance(world_size, bool) or \
+            not isinstance(world_size, int) or len(ranks) != world_size:
+        raise SinecliError(f"{where}: expected one RNG state per rank ({world_size!r})")
+    try:
+        for state in ranks:
+            torch.Generator().set_state(state["torch_rng"])
+            cuda = state.get("cuda_rng")
+            if cuda is not None and not isinstance(cuda, torch.Tensor):
+                raise TypeError("cuda_rng is not a tensor")
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SinecliError(f"{where}: damaged RNG state: {first}") from exc
 
 
 def _check_optimizer(state: dict[str, Any], where: str) -> None:

@@ -320,3 +320,17 @@ def test_closed_form_families_are_refused_under_torchrun() -> None:
     ds = make_dataset(GenerateSpec(samples_per_class=6, points=12, seed=1))
     with pytest.raises(SinecliError, match="closed-form step, in one process"):
         prepare(ds, ModelConfig(kind="rocket"), TrainConfig(), world_size=2)
+
+
+def test_a_damaged_rank_rng_state_is_refused_before_resuming(tmp_path: Path) -> None:
+    ds = make_dataset(GenerateSpec(samples_per_class=6, points=12, seed=1))
+    payload = fit(ds, ModelConfig(hidden=4), TrainConfig(epochs=1, val_fraction=0),
+                  torch.device("cpu"))
+    rng = payload["resume"]["torch_rng"]
+    for ranks, fragment in (([{"torch_rng": rng}], "one RNG state per rank"),
+                            ([{"torch_rng": rng}, {"torch_rng": rng[:7]}], "damaged RNG")):
+        path = tmp_path / "m.pt"
+        checkpoint.save(path, {**payload, "world_size": 2,
+                               "resume": {**payload["resume"], "ranks": ranks}})
+        with pytest.raises(SinecliError, match=fragment):
+            checkpoint.load(path).resume_state()
