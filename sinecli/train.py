@@ -433,7 +433,7 @@ class _Data:
     n_val: int  # the whole validation split's size
 
     @classmethod
-    def load(cls, ds: Dataset, train_idx: np.ndarray, val_idx: np.ndarray, share: slice,
+    def place(cls, ds: Dataset, train_idx: np.ndarray, val_idx: np.ndarray, share: slice,
              device: torch.device) -> _Data:
         assert ds.y is not None
         mine = val_idx[share]
@@ -463,7 +463,7 @@ def _fit(
         state = TrainState.start(ds, model_cfg, cfg, device, train_idx, group.rank)
         if resume is not None:
             state.restore(resume, device, group)
-        data = _Data.load(ds, train_idx, val_idx, group.rows(len(val_idx)), device)
+        data = _Data.place(ds, train_idx, val_idx, group.rows(len(val_idx)), device)
         net = group.wrap(state.model)  # DDP under torchrun: backward() averages the gradients
         info = _run_info(ds, model_cfg, cfg)
         state.model.train()
