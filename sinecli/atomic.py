@@ -174,6 +174,28 @@ def inspect(target: str | Path, what: str = "output",
     return Target(path=path, final=final, stream=stream, stat=st)
 
 
+def check_suffix(target: str | Path, suffix: str, what: str, stdout: bool = True) -> None:
+    """Datasets are written only as .npz files and checkpoints only as .pt files, so that
+    every later command (and a reader of the folder) can tell them apart: a file target with
+    another suffix is refused, with the name to give instead. `-` (when `stdout` allows it)
+    and an existing device or FIFO, which are streams, take any name."""
+    if str(target) == STDOUT and stdout:
+        return
+    path = Path(target)
+    if path.suffix.lower() == suffix:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return  # a stream, or a folder that check_writable refuses in its own words
+        if Path(os.path.realpath(path)).suffix.lower() == suffix:
+            return  # a link to such a file (/dev/stdout redirected into one)
+    fixed = path.with_suffix(suffix) if path.suffix and path.name != path.suffix else \
+        Path(f"{target}{suffix}")
+    also = " (or -o - for stdout)" if stdout else ""
+    raise SinecliError(f"{what} {target}: {what}s are written as {suffix} files; give "
+                       f"-o {fixed}{also}")
+
+
 def check_writable(target: str | Path, what: str = "output",
                    inputs: Iterable[str | Path | None] = ()) -> Path:
     """Fail early, before any work, when `target` cannot be written or is one of `inputs`."""

@@ -6,24 +6,30 @@ them, so `sinecli --help` and `sinecli generate` start in a fraction of torch's 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import errno
 import json
 import os
+import re
 import signal
 import sys
 import threading
 import traceback
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
+from typer._click.core import ParameterSource
+from typer._click.exceptions import BadParameter, ClickException, MissingParameter, NoSuchOption
 from typer.core import TyperGroup
 
 from sinecli import __version__, atomic, streams
 from sinecli.atomic import STOP_SIGNALS
 from sinecli.errors import BrokenStdout, Interrupted, SinecliError, Terminated
+from sinecli.names import DEFAULTS, LOSSES, SCORES, did_you_mean
 
 _state: dict[str, Any] = {"debug": bool(os.environ.get("SINECLI_DEBUG")), "signal": None}
 
@@ -89,6 +95,44 @@ def _early_stdout_check(args: list[str]) -> None:
 class _Group(TyperGroup):
     """Turns domain errors into exit codes in one place (docs: README "Exit codes")."""
 
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        """Usage errors (a missing argument, a bad choice, an unknown option) are one
+        `sinecli: error:` line and exit 2, in the style of every other error: no boxes."""
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
+        except ClickException as exc:
+            if not standalone_mode:
+                raise
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help
+                argv = list(sys.argv[1:] if args is None else args)
+                _err(_usage_line(exc, self._command_path(argv)))
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            _err("sinecli: aborted")
+            sys.exit(1)
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def _command_path(self, args: list[str]) -> str:
+        """`sinecli plot loss` for `sinecli --debug plot loss -o`: the (sub)command that the
+        arguments name, for errors raised before its context exists."""
+        path, command = ["sinecli"], cast(Any, self)
+        for arg in args:
+            if arg.startswith("-"):
+                continue
+            sub = command.commands.get(arg) if isinstance(command, TyperGroup) else None
+            if sub is None:
+                break
+            path.append(arg)
+            command = sub
+        return " ".join(path)
+
     def invoke(self, ctx: Any) -> Any:
         _state["signal"] = None
         args = [*getattr(ctx, "protected_args", []), *ctx.args]
@@ -126,6 +170,42 @@ class _Group(TyperGroup):
             atomic.note_arguments([])
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def _usage_line(exc: ClickException, command_path: str = "sinecli") -> str:
+    """A click usage error as one line: what is wrong, naming the option or argument the
+    user typed (with the closest valid value, when one is close), then where to look."""
+    ctx = getattr(exc, "ctx", None)
+    param = getattr(exc, "param", None)
+    if isinstance(exc, NoSuchOption):
+        close = sorted(exc.possibilities or [])
+        what = f"no such option: {exc.option_name}" + \
+            (f" (did you mean {' or '.join(close)}?)" if close else "")
+    elif isinstance(exc, MissingParameter) and param is not None:
+        what = f"missing {exc.param_type or param.param_type_name} {_param_name(param)}"
+    elif isinstance(exc, BadParameter) and param is not None:
+        message = exc.message.rstrip(".")
+        choices = getattr(param.type, "choices", None)
+        value = re.match(r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") is not one of", message)
+        if choices is not None and value:
+            given = ast.literal_eval(value.group(1))
+            names = [str(getattr(c, "value", c)) for c in choices]
+            message = f"{given!r} is not one of {', '.join(names)}" + did_you_mean(given, names)
+        name = _param_name(param).split("/")[-1]  # the long name: --format, not -f/--format
+        what = f"{name}: {message}"
+    else:
+        message = re.sub(r"\. Did you mean (.*)\?$", r" (did you mean \1?)",
+                         exc.format_message()).rstrip(".")
+        what = message[:1].lower() + message[1:]
+    path = ctx.command_path if ctx is not None and ctx.parent is not None else command_path
+    return f"sinecli: error: {what}; see '{path} --help'"
+
+
+def _param_name(param: Any) -> str:
+    """How the user writes a parameter: `-o/--output` for an option, `DATA` for an argument."""
+    if param.param_type_name == "argument":
+        return str(param.name).upper()
+    return "/".join(sorted(param.opts, key=len))
 
 
 #: OSErrors about a path the user gave, reported as invalid input (exit 2).
@@ -167,6 +247,17 @@ def _root(
     _state["debug"] = debug or bool(os.environ.get("SINECLI_DEBUG"))
 
 
+#: The defaults that `--help` shows; a value takes effect only when typed (see `_typed`), so
+#: that a config file's value is not overridden by a flag the user did not give.
+_GENERATE, _MODEL, _TRAIN = DEFAULTS["generate"], DEFAULTS["model"], DEFAULTS["train"]
+
+
+def _typed(ctx: typer.Context, **values: Any) -> dict[str, Any]:
+    """`values`, with None for each one the user did not type: defaults < config < flags."""
+    return {name: value if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+            else None for name, value in values.items()}
+
+
 # Options shared by several commands.
 ConfigOpt = Annotated[
     Path | None,
@@ -195,6 +286,46 @@ DataArg = Annotated[Path, typer.Argument(help="Dataset file (.npz) from `sinecli
 CheckpointArg = Annotated[Path, typer.Argument(help="Checkpoint file (.pt) from `sinecli train`.")]
 
 
+#: Config fields whose flag has another name.
+_FIELD_PARAMS = {"kind": "model"}
+
+
+def _flag_message(message: str, ctx: typer.Context, config_path: Path | None) -> str:
+    """A config-language message about a value the user typed as a flag, in flag language:
+    `train [train]: val_fraction must be in [0, 1), got 1.5` becomes `--val-fraction must be
+    in [0, 1), got 1.5`. A value from a config file keeps naming the file, table and key."""
+    command = ctx.command.name or ""
+    heads = [f"{command}{table}: " for table in ("", " [generate]", " [model]", " [train]")]
+    if config_path is not None:
+        heads = [f"config {config_path}{table}: "
+                 for table in (" [generate]", " [model]", " [train]", "")] + heads
+    head = next((h for h in heads if message.startswith(h)), None)
+    if head is None:
+        return message
+    rest = message[len(head):]
+    field = re.match(r"([a-z_]+)(?: \(--[a-z-]+\))?(?=[ :,])", rest)
+    if field:
+        name = _FIELD_PARAMS.get(field.group(1), field.group(1))
+        param = next((p for p in ctx.command.params if p.name == name), None)
+        if param is not None and param.param_type_name == "option" and \
+                ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            return max(param.opts, key=len) + rest[field.end():]
+    if config_path is None:  # no file: the values came from flags and defaults
+        return f"{command}: {rest}"
+    return message
+
+
+@contextlib.contextmanager
+def _flags_named(ctx: typer.Context, config_path: Path | None) -> Iterator[None]:
+    """Errors about flag values name the flag the user typed (see `_flag_message`)."""
+    try:
+        yield
+    except SinecliError as exc:
+        if len(exc.args) == 1 and isinstance(exc.args[0], str):
+            exc.args = (_flag_message(exc.args[0], ctx, config_path),)
+        raise
+
+
 def _emit_json(obj: Any) -> None:
     streams.require_stdout("--json")
     print(json.dumps(obj, indent=2, sort_keys=False))
@@ -202,22 +333,23 @@ def _emit_json(obj: Any) -> None:
 
 @app.command()
 def generate(
+    ctx: typer.Context,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Dataset file to write (.npz).")
     ] = None,
     config: ConfigOpt = None,
-    seed: SeedOpt = None,
+    seed: SeedOpt = _GENERATE["seed"],
     samples_per_class: Annotated[
-        int | None, typer.Option(help="Sequences per class (default 100).")
-    ] = None,
-    points: Annotated[int | None, typer.Option(help="Points per sequence (default 100).")] = None,
-    start: Annotated[float | None, typer.Option(help="First time point (default 0).")] = None,
+        int, typer.Option(help="Sequences per class.")
+    ] = _GENERATE["samples_per_class"],
+    points: Annotated[int, typer.Option(help="Points per sequence.")] = _GENERATE["points"],
+    start: Annotated[float, typer.Option(help="First time point.")] = _GENERATE["start"],
     stop: Annotated[
-        float | None, typer.Option(help="Last time point, inclusive (default 1).")
-    ] = None,
+        float, typer.Option(help="Last time point, inclusive.")
+    ] = _GENERATE["stop"],
     noise_std: Annotated[
-        float | None, typer.Option(help="Standard deviation of the Gaussian noise (default 0.02).")
-    ] = None,
+        float, typer.Option(help="Standard deviation of the Gaussian noise.")
+    ] = _GENERATE["noise_std"],
     print_config: PrintConfigOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -227,9 +359,10 @@ def generate(
 
     if json_out and output is not None and str(output) == "-":
         raise SinecliError("--json: cannot share stdout with the dataset written by -o -")
-    flags = dict(samples_per_class=samples_per_class, points=points, start=start, stop=stop,
-                 noise_std=noise_std, seed=seed)
-    result = run(config, flags, output, print_config)
+    flags = _typed(ctx, samples_per_class=samples_per_class, points=points, start=start,
+                   stop=stop, noise_std=noise_std, seed=seed)
+    with _flags_named(ctx, config):
+        result = run(config, flags, output, print_config)
     if result is None:
         return
     if json_out:
@@ -498,13 +631,17 @@ def evaluate(
         list[str] | None,
         typer.Option(
             "--fail-under", metavar="NAME=VALUE",
-            help="CI gate, repeatable: exit 3 when a score (accuracy, f1_macro, lrap) is below "
-            "VALUE or a loss (log_loss, brier_max, coverage_error, ranking_loss, ece) is above.",
+            help=f"CI gate, repeatable: exit 3 when a score ({', '.join(SCORES)}) is below "
+            f"VALUE or a loss ({', '.join(LOSSES)}) is above.",
         ),
     ] = None,
-    out: Annotated[
+    output: Annotated[
         Path | None,
-        typer.Option("--out", help="Also write the metrics JSON to this file (atomically)."),
+        typer.Option("--output", "-o", help="Also write the metrics JSON to this file "
+                     "(atomically); - is stdout, instead of the table."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", hidden=True, help="The old name of --output.")
     ] = None,
     batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
@@ -515,15 +652,24 @@ def evaluate(
     """Score a checkpoint on a labelled dataset: a table on stdout, or --json."""
     from sinecli.commands.evaluate import enforce_gates, render_table, run, to_json
 
-    result = run(model, data, fail_under=fail_under, out=out, batch_size=batch_size,
-                 device_spec=device, threads=threads, quiet=quiet)
-    if out is not None and str(out) == "-":
-        pass  # `--out -` already put the JSON object on stdout
+    if output is not None and out is not None:
+        raise SinecliError("--out is the old name of -o/--output: give one of them")
+    flag = "--out" if out is not None else "--output"
+    output = output if output is not None else out
+    result = run(model, data, fail_under=fail_under, out=output, batch_size=batch_size,
+                 device_spec=device, threads=threads, quiet=quiet, out_flag=flag)
+    if output is not None and str(output) == "-":
+        pass  # `-o -` already put the JSON object on stdout
     elif json_out:
         print(to_json(result), end="")
     else:
         render_table(result)
     enforce_gates(result)
+
+
+class PredictFormat(StrEnum):
+    csv = "csv"
+    json = "json"
 
 
 @app.command()
@@ -534,23 +680,32 @@ def predict(
         Path, typer.Option("--output", "-o", help="File to write (atomically); - is stdout.")
     ] = Path("-"),
     fmt: Annotated[
-        str | None,
+        PredictFormat | None,
         typer.Option(
-            "--format", "-f",
-            help="csv (with a header row) or json (JSON lines). Default: json for a .json/.jsonl "
-            "output, else csv.",
+            "--format", "-f", case_sensitive=False, show_default="json for a .json/.jsonl "
+            "output, else csv",
+            help="csv (with a header row) or json (JSON lines).",
         ),
     ] = None,
     batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
     threads: InferenceThreadsOpt = 0,
     quiet: QuietOpt = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a summary (rows, format, accuracy, device, "
+                           "seconds) as one JSON object on stdout; needs -o FILE.")
+    ] = False,
 ) -> None:
     """Predicted class and per-class probabilities, one row per sequence."""
     from sinecli.commands.predict import run
 
-    run(model, data, output=output, fmt=fmt, batch_size=batch_size, device_spec=device,
-        threads=threads, quiet=quiet)
+    if json_out and str(output) == "-":
+        raise SinecliError("--json: cannot share stdout with the predictions written by -o - "
+                           "(give -o FILE)")
+    result = run(model, data, output=output, fmt=fmt.value if fmt is not None else None,
+                 batch_size=batch_size, device_spec=device, threads=threads, quiet=quiet)
+    if json_out:
+        _emit_json(result)
 
 
 @app.command()
@@ -603,29 +758,52 @@ PlotOutputOpt = Annotated[
         "- writes to stdout (needs --format).",
     ),
 ]
+class ImageFormat(StrEnum):
+    png = "png"
+    svg = "svg"
+    pdf = "pdf"
+
+
+class YScale(StrEnum):
+    auto = "auto"
+    linear = "linear"
+    log = "log"
+
+
+class CalibrationMode(StrEnum):
+    per_class = "per-class"
+    top_label = "top-label"
+
+
 PlotFormatOpt = Annotated[
-    str | None,
-    typer.Option("--format", "-f", help="png, svg or pdf; only needed with -o -."),
+    ImageFormat | None,
+    typer.Option("--format", "-f", case_sensitive=False, show_default="by the suffix",
+                 help="The image format; only needed with -o -."),
 ]
 WidthOpt = Annotated[
-    float | None, typer.Option("--width", help="Figure width in inches (default: by kind).")
+    float | None,
+    typer.Option("--width", show_default="by kind", help="Figure width in inches."),
 ]
 HeightOpt = Annotated[
-    float | None, typer.Option("--height", help="Figure height in inches (default: by kind).")
+    float | None,
+    typer.Option("--height", show_default="by kind", help="Figure height in inches."),
 ]
 DpiOpt = Annotated[
     float, typer.Option("--dpi", help="Pixels per inch (PNG size = inches x dpi).")
 ]
-TitleOpt = Annotated[str | None, typer.Option("--title", help="Figure title (default: by kind).")]
+TitleOpt = Annotated[
+    str | None, typer.Option("--title", show_default="by kind", help="Figure title.")
+]
 
 
-def _plot_output(output: Path, fmt: str | None, width: float | None, height: float | None,
-                 dpi: float, title: str | None, json_out: bool) -> Any:
+def _plot_output(output: Path, fmt: ImageFormat | None, width: float | None,
+                 height: float | None, dpi: float, title: str | None, json_out: bool) -> Any:
     from sinecli.commands.plot import Output
 
     if json_out and str(output) == "-":
         raise SinecliError("--json: cannot share stdout with the image written by -o -")
-    return Output(path=output, fmt=fmt, width=width, height=height, dpi=dpi, title=title)
+    return Output(path=output, fmt=fmt.value if fmt is not None else None, width=width,
+                  height=height, dpi=dpi, title=title)
 
 
 def _plot_done(result: dict[str, Any], quiet: bool, json_out: bool) -> None:
@@ -677,10 +855,10 @@ def plot_loss(
     model: CheckpointArg,
     output: PlotOutputOpt,
     yscale: Annotated[
-        str,
-        typer.Option("--yscale", help="auto, linear or log (auto: log when the loss spans "
-                     "more than 50x)."),
-    ] = "auto",
+        YScale,
+        typer.Option("--yscale", help="The loss axis: auto is log when the loss spans more "
+                     "than 50x, else linear."),
+    ] = YScale.auto,
     fmt: PlotFormatOpt = None,
     width: WidthOpt = None,
     height: HeightOpt = None,
@@ -697,7 +875,7 @@ def plot_loss(
     from sinecli.commands.plot import run_loss
 
     out = _plot_output(output, fmt, width, height, dpi, title, json_out)
-    result = run_loss(model, out, yscale=yscale)
+    result = run_loss(model, out, yscale=yscale.value)
     _plot_done(result, quiet, json_out)
 
 
@@ -713,6 +891,7 @@ def plot_confusion(
     title: TitleOpt = None,
     batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
+    threads: InferenceThreadsOpt = 0,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -720,7 +899,8 @@ def plot_confusion(
     from sinecli.commands.plot import run_confusion
 
     out = _plot_output(output, fmt, width, height, dpi, title, json_out)
-    result = run_confusion(model, data, out, device_spec=device, batch_size=batch_size)
+    result = run_confusion(model, data, out, device_spec=device, batch_size=batch_size,
+                           threads=threads)
     _plot_done(result, quiet, json_out)
 
 
@@ -730,9 +910,10 @@ def plot_calibration(
     data: DataArg,
     output: PlotOutputOpt,
     mode: Annotated[
-        str,
-        typer.Option("--mode", help="per-class (one-vs-rest, a panel per class) or top-label."),
-    ] = "per-class",
+        CalibrationMode,
+        typer.Option("--mode", help="per-class (one-vs-rest, a panel per class) or top-label "
+                     "(the most probable class's probability against whether it is right)."),
+    ] = CalibrationMode.per_class,
     bins: Annotated[
         int, typer.Option("--bins", help="Equal-width probability bins (15, as evaluate's ece).")
     ] = 15,
@@ -743,6 +924,7 @@ def plot_calibration(
     title: TitleOpt = None,
     batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
+    threads: InferenceThreadsOpt = 0,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -754,8 +936,8 @@ def plot_calibration(
     from sinecli.commands.plot import run_calibration
 
     out = _plot_output(output, fmt, width, height, dpi, title, json_out)
-    result = run_calibration(model, data, out, mode=mode, n_bins=bins,
-                             device_spec=device, batch_size=batch_size)
+    result = run_calibration(model, data, out, mode=mode.value, n_bins=bins,
+                             device_spec=device, batch_size=batch_size, threads=threads)
     _plot_done(result, quiet, json_out)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sinecli.errors import SinecliError
+from sinecli.names import did_you_mean
 
 TABLES = ("generate", "model", "train")
 
@@ -40,7 +41,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     unknown = sorted(set(doc) - set(TABLES))
     if unknown:
         raise SinecliError(
-            f"config {p}: unknown key or table {unknown[0]!r} (allowed tables: {', '.join(TABLES)})"
+            f"config {p}: unknown key or table {unknown[0]!r}{did_you_mean(unknown[0], TABLES)} "
+            f"(allowed tables: {', '.join(TABLES)})"
         )
     for name in TABLES:
         if name in doc and not isinstance(doc[name], dict):
@@ -106,9 +108,14 @@ def build(cls: type[T], values: Mapping[str, Any], where: str) -> T:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(names))
     if unknown:
-        raise SinecliError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(names)})")
+        raise SinecliError(unknown_key(where, unknown[0], names))
     kwargs = {k: _coerce(v, hints[k], f"{where}: {k}") for k, v in values.items()}
     return cls(**kwargs)
+
+
+def unknown_key(where: str, key: str, known: typing.Sequence[str]) -> str:
+    """The message for a key that a table does not take: the closest known one suggested."""
+    return f"{where}: unknown key {key!r}{did_you_mean(key, known)} (known: {', '.join(known)})"
 
 
 def merge(base: Mapping[str, Any], *layers: Mapping[str, Any | None]) -> dict[str, Any]:

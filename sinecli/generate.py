@@ -19,6 +19,7 @@ import numpy as np
 
 from sinecli.dataset import Dataset, make_meta
 from sinecli.errors import SinecliError
+from sinecli.names import did_you_mean
 
 #: A class parameter: a fixed number, or a (low, high) range drawn uniformly per sample.
 Param = float | tuple[float, float]
@@ -112,7 +113,9 @@ def _class_spec(raw: Any, index: int, where: str) -> ClassSpec:
         raise SinecliError(f"{at}: expected a table with name, amplitude, frequency, phase")
     unknown = sorted(set(raw) - {"name", *PARAMS})
     if unknown:
-        raise SinecliError(f"{at}: unknown key {unknown[0]!r} (known: name, {', '.join(PARAMS)})")
+        raise SinecliError(f"{at}: unknown key {unknown[0]!r}"
+                           f"{did_you_mean(unknown[0], ['name', *PARAMS])} "
+                           f"(known: name, {', '.join(PARAMS)})")
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SinecliError(f"{at}.name: expected a non-empty string, got {name!r}")
@@ -124,8 +127,9 @@ def spec_from_mapping(values: Mapping[str, Any], where: str = "generate") -> Gen
     """Build and validate a spec from config values; errors name the offending field."""
     unknown = sorted(set(values) - {"classes", *SCALARS})
     if unknown:
-        known = ", ".join(["classes", *SCALARS])
-        raise SinecliError(f"{where}: unknown key {unknown[0]!r} (known: {known})")
+        known = ["classes", *SCALARS]
+        raise SinecliError(f"{where}: unknown key {unknown[0]!r}"
+                           f"{did_you_mean(unknown[0], known)} (known: {', '.join(known)})")
     kwargs: dict[str, Any] = {}
     for key, kind in SCALARS.items():
         if key not in values:

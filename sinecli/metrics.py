@@ -36,9 +36,11 @@ ranking loss = mean((r - 1) / (K - 1)), and coverage error = mean(r). `compute` 
 vectorised forms, which the tests check against scikit-learn (ties included); for coverage
 error it saves 0.2 s per 10^6 sequences.
 
-All scores are plain floats (JSON-ready). Gates: `accuracy`, `f1_macro` (alias `f1`) and `lrap`
-are scores and fail when *below* the threshold; `log_loss`, `brier_max`, `coverage_error`,
-`ranking_loss` and `ece` are losses and fail when *above* it.
+All scores are plain floats (JSON-ready). Gates: the metrics that `sinecli.names.METRICS`
+lists, each a score (`accuracy`, `f1_macro` or `f1`, `lrap`: fails when *below* the threshold)
+or a loss (`log_loss`, `brier_max`, `coverage_error`, `ranking_loss`, `ece`: fails when
+*above* it). The ECE and the top label (the most probable class and its probability) are
+computed here only; `sinecli plot calibration` draws the same bins.
 
 scikit-learn is imported inside `compute`, so that gates can be parsed and checked (and the
 CLI can report a bad `--fail-under`) without paying for the import.
@@ -53,15 +55,17 @@ from typing import Any
 import numpy as np
 
 from sinecli.errors import SinecliError
+from sinecli.names import LOSSES, METRIC_ALIASES, METRICS, SCORES, did_you_mean
+
+__all__ = ["ALIASES", "ECE_BINS", "LOSSES", "METRICS", "SCORES", "Gate", "bins_ece",
+           "calibration_bins", "check_gates", "compute", "expected_calibration_error",
+           "parse_gate", "reliability", "top_label", "true_class_rank"]
 
 #: Number of equal-width confidence bins of the expected calibration error.
 ECE_BINS = 15
 
-#: Metrics that are better when higher: a gate fails when the value is below the threshold.
-SCORES = ("accuracy", "f1_macro", "lrap")
-#: Metrics that are better when lower: a gate fails when the value is above the threshold.
-LOSSES = ("log_loss", "brier_max", "coverage_error", "ranking_loss", "ece")
-ALIASES = {"f1": "f1_macro"}
+#: Other names a gate accepts (sinecli.names, where SCORES and LOSSES come from too).
+ALIASES = METRIC_ALIASES
 
 
 def reliability(
@@ -85,24 +89,37 @@ def reliability(
     return count.astype(np.int64), mean_conf, mean_out
 
 
+def top_label(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The top label of each row of `proba` (N, K): (confidence (N,), the probability of the
+    most probable class, and correct (N,) bool, whether that class is the true one). Ties go
+    to the first class, as argmax breaks them."""
+    p = np.asarray(proba, dtype=np.float64)
+    pred = p.argmax(axis=1)  # (N,)
+    return p[np.arange(len(p)), pred], pred == np.asarray(y_true)
+
+
+def bins_ece(count: np.ndarray, confidence: np.ndarray, outcome: np.ndarray) -> float:
+    """ECE of binned values (`reliability`'s output): sum over the non-empty bins of
+    (bin size / N) * |mean outcome(bin) - mean confidence(bin)|; NaN when every bin is empty."""
+    filled = count > 0
+    total = int(count.sum())
+    if total == 0:
+        return math.nan
+    return float(np.sum(count[filled] / total * np.abs(outcome[filled] - confidence[filled])))
+
+
 def calibration_bins(
     y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-label reliability bins: (count, mean confidence, accuracy), each of shape (n_bins,)."""
-    proba = np.asarray(proba, dtype=np.float64)
-    pred = proba.argmax(axis=1)  # (N,)
-    conf = proba[np.arange(len(proba)), pred]  # (N,)
-    correct = pred == np.asarray(y_true)  # (N,)
-    return reliability(conf, correct, n_bins)
+    return reliability(*top_label(y_true, proba), n_bins)
 
 
 def expected_calibration_error(
     y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
 ) -> float:
     """ECE = sum over bins of (bin size / N) * |accuracy(bin) - mean confidence(bin)|."""
-    count, conf, acc = calibration_bins(y_true, proba, n_bins)
-    filled = count > 0
-    return float(np.sum(count[filled] / count.sum() * np.abs(acc[filled] - conf[filled])))
+    return bins_ece(*calibration_bins(y_true, proba, n_bins))
 
 
 def true_class_rank(y_true: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -180,9 +197,11 @@ def parse_gate(text: str) -> Gate:
     if not sep or not name or not value.strip():
         raise SinecliError(f"--fail-under {text!r}: expected NAME=VALUE, e.g. accuracy=0.99")
     name = ALIASES.get(name, name)
-    if name not in SCORES + LOSSES:
-        raise SinecliError(f"--fail-under {text!r}: unknown metric {name!r}; choose from "
-                           f"{', '.join(SCORES + LOSSES)} (f1 = f1_macro)")
+    known = [m.name for m in METRICS]
+    if name not in known:
+        raise SinecliError(f"--fail-under {text!r}: unknown metric {name!r}"
+                           f"{did_you_mean(name, [*known, *ALIASES])}; choose from "
+                           f"{', '.join(known)} (f1 = f1_macro)")
     try:
         threshold = float(value)
     except ValueError:

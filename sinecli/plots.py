@@ -487,13 +487,8 @@ class ReliabilityBins:
 
     @property
     def ece(self) -> float:
-        """Expected calibration error: sum over bins of (count / N) * |accuracy - confidence|."""
-        n = int(self.counts.sum())
-        full = self.counts > 0
-        if n == 0:
-            return math.nan
-        gaps = np.abs(self.accuracy[full] - self.confidence[full])
-        return float(np.sum(self.counts[full] * gaps) / n)
+        """Expected calibration error of these bins (`sinecli.metrics.bins_ece`; NaN if empty)."""
+        return metrics.bins_ece(self.counts, self.confidence, self.accuracy)
 
 
 def reliability_bins(
@@ -535,8 +530,8 @@ def calibration_curves(
     y_true = np.asarray(y_true)
     proba = np.asarray(proba, dtype=np.float64)
     if mode == "top-label":
-        conf = proba.max(axis=1)
-        correct = (proba.argmax(axis=1) == y_true).astype(int)
+        conf, hit = metrics.top_label(y_true, proba)
+        correct = hit.astype(int)
         brier = float(np.mean((conf - correct) ** 2)) if conf.size else math.nan
         return [CalibrationCurve("top label", reliability_bins(conf, correct, n_bins), brier)]
     hits = y_true[:, None] == np.arange(len(class_names))[None, :]  # (N, K)

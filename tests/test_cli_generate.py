@@ -234,16 +234,17 @@ def test_hard_config_generates_noisy_random_phase_waves(
 GOOD_CLASS = '{ name = "a", amplitude = 1.0, frequency = 2.0 }'
 
 INVALID: dict[str, tuple[list[str], str | None, tuple[str, ...]]] = {
-    # case: (flags, config text or None, fragments any of which names the field)
-    "negative samples": (["--samples-per-class", "-5"], None, ("samples_per_class",)),
-    "zero samples": (["--samples-per-class", "0"], None, ("samples_per_class",)),
-    "one point": (["--points", "1"], None, ("points",)),
-    "stop equals start": (["--start", "1", "--stop", "1"], None, ("stop",)),
-    "stop before start": (["--start", "2", "--stop", "1"], None, ("stop",)),
-    "negative noise": (["--noise-std", "-0.5"], None, ("noise_std",)),
-    "nan noise flag": (["--noise-std", "nan"], None, ("noise_std",)),
-    "inf stop flag": (["--stop", "inf"], None, ("stop",)),
-    "negative seed": (["--seed", "-1"], None, ("seed",)),
+    # case: (flags, config text or None, fragments any of which names the field: the flag
+    # the user typed, or the config key)
+    "negative samples": (["--samples-per-class", "-5"], None, ("--samples-per-class",)),
+    "zero samples": (["--samples-per-class", "0"], None, ("--samples-per-class",)),
+    "one point": (["--points", "1"], None, ("--points",)),
+    "stop equals start": (["--start", "1", "--stop", "1"], None, ("--stop",)),
+    "stop before start": (["--start", "2", "--stop", "1"], None, ("--stop",)),
+    "negative noise": (["--noise-std", "-0.5"], None, ("--noise-std",)),
+    "nan noise flag": (["--noise-std", "nan"], None, ("--noise-std",)),
+    "inf stop flag": (["--stop", "inf"], None, ("--stop",)),
+    "negative seed": (["--seed", "-1"], None, ("--seed",)),
     "points not a number": (["--points", "many"], None, ("--points",)),
     "unknown flag": (["--colour", "red"], None, ("--colour",)),
     "empty class list": ([], "[generate]\nclasses = []\n", ("classes",)),

@@ -137,7 +137,7 @@ def test_mismatch_exits_2_without_output(runner: CliRunner, ws, tmp_path, data,
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--format", "xml"), "--format: expected csv or json"),
+    (("--format", "xml"), "--format: 'xml' is not one of csv, json"),
     (("--batch-size", "-1"), "--batch-size"),
     (("--threads", "-2"), "--threads"),
     (("-o", "no/such/folder/p.csv"), "does not exist"),

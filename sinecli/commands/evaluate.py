@@ -11,11 +11,12 @@ from sinecli import dataset
 from sinecli.atomic import STDOUT, check_writable, write_text
 from sinecli.errors import GateFailed, SinecliError
 from sinecli.metrics import Gate, check_gates, parse_gate
+from sinecli.names import METRICS
 from sinecli.streams import require_stdout
 
 
 def to_json(result: dict[str, Any]) -> str:
-    """The one JSON object that `--json` prints and `--out` writes (newline-terminated)."""
+    """The one JSON object that `--json` prints and `-o` writes (newline-terminated)."""
     return json.dumps(result, indent=2) + "\n"
 
 
@@ -36,8 +37,10 @@ def run(
     device_spec: str = "auto",
     threads: int = 0,
     quiet: bool = False,
+    out_flag: str = "--output",
 ) -> dict[str, Any]:
     """Predict on `data`, compute every metric, write `out` (atomically) and return the result.
+    `out_flag` is how the user named `out` (`--output`, or its old name `--out`), for messages.
 
     The result is `sinecli.metrics.compute`'s dict plus `model`, `data`, `device` and `gates`
     (one record per `--fail-under`; see `enforce_gates`). Gates are parsed before anything is
@@ -49,9 +52,9 @@ def run(
         raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
     if threads < 0:
         raise SinecliError(f"--threads must be >= 0, got {threads}")
-    require_stdout("evaluate")  # the table, the --json object or --out -
+    require_stdout("evaluate")  # the table, the --json object or -o -
     if out is not None and str(out) != STDOUT:
-        check_writable(out, "--out", inputs=(model_path, data))
+        check_writable(out, out_flag, inputs=(model_path, data))
     ds = dataset.load(data)
 
     # torch and scikit-learn are imported only now: usage errors above are reported quickly.
@@ -70,7 +73,7 @@ def run(
         print(f"evaluated {model_path} on {data}: {n} sequences on {on} in "
               f"{seconds:.2f}s ({n / max(seconds, 1e-9):,.0f} sequences/s)", file=sys.stderr)
     if out is not None:
-        write_text(out, to_json(result), "--out")
+        write_text(out, to_json(result), out_flag)
     return result
 
 
@@ -111,17 +114,11 @@ def render_table(result: dict[str, Any]) -> None:
     table.add_column("metric", overflow="fold")
     table.add_column("value", justify="right", no_wrap=True, min_width=7)
     table.add_column("best", justify="right", no_wrap=True, min_width=4)
-    rows = [
-        ("accuracy", result["accuracy"], "1"),
-        ("f1_macro", result["f1_macro"], "1"),
-        ("log_loss", result["log_loss"], "0"),
-        *((f"brier[{n}]", result["brier"][n], "0") for n in names),
-        ("brier_max", result["brier_max"], "0"),
-        ("coverage_error", result["coverage_error"], "1"),
-        ("lrap", result["lrap"], "1"),
-        ("ranking_loss", result["ranking_loss"], "0"),
-        ("ece", result["ece"], "0"),
-    ]
+    rows = []
+    for metric in METRICS:  # the per-class Brier scores first, then their worst
+        if metric.name == "brier_max":
+            rows += [(f"brier[{n}]", result["brier"][n], "0") for n in names]
+        rows.append((metric.name, result[metric.name], metric.best))
     for name, value, best in rows:
         table.add_row(name, _number(value), best)
     console.print(table)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sinecli import config, dataset
-from sinecli.atomic import STDOUT, check_writable
+from sinecli.atomic import STDOUT, check_suffix, check_writable
 from sinecli.errors import SinecliError
 from sinecli.generate import GenerateSpec, make_dataset, spec_from_mapping
 from sinecli.streams import require_stdout
@@ -31,11 +31,12 @@ def run(
         print(config.to_toml({"generate": spec.to_dict()}), end="")
         return None
     if output is None:
-        raise SinecliError("missing option -o/--output: the dataset file to write")
+        raise SinecliError("missing option -o/--output: the dataset file to write (.npz)")
     if str(output) == STDOUT:
         require_stdout("generate -o -")
     else:
         check_writable(output, "dataset", inputs=(config_path,))
+        check_suffix(output, ".npz", "dataset")
     ds = make_dataset(spec)
     dataset.save(output, ds)
     shape = f"{ds.n} sequences x {ds.length} points"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sinecli import dataset
-from sinecli.atomic import STDOUT, check_writable
+from sinecli.atomic import STDOUT, check_suffix, check_writable
 from sinecli.errors import SinecliError
 from sinecli.importers import Options, format_of, import_source, open_source
 from sinecli.importers.labels import classes_from as read_classes
@@ -21,10 +21,8 @@ def _check_output(output: Path | None, inputs: tuple[Path | None, ...]) -> None:
     if str(output) == STDOUT:
         require_stdout("import -o -")
         return
-    if output.suffix.lower() != ".npz":
-        raise SinecliError(f"dataset {output}: datasets are written as .npz files; give "
-                           f"-o {output.with_suffix('.npz')} (or -o - for stdout)")
     check_writable(output, "dataset", inputs=inputs)
+    check_suffix(output, ".npz", "dataset")
 
 
 def run(src: Path, output: Path | None, fmt: str | None, missing: str = "interpolate",

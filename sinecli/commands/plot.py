@@ -73,15 +73,17 @@ def _load_checkpoint(path: Path) -> Checkpoint:
 
 
 def _probabilities(
-    model_path: Path, data_path: Path, device_spec: str, batch_size: int | None
+    model_path: Path, data_path: Path, device_spec: str, batch_size: int | None, threads: int = 0
 ) -> tuple[Checkpoint, dataset.Dataset, np.ndarray]:
     """Load both files, check they fit, and run the model: (checkpoint, dataset, proba (N, K))."""
     if batch_size is not None and batch_size < 1:
         raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
+    if threads < 0:
+        raise SinecliError(f"--threads must be >= 0, got {threads}")
     ds = dataset.load(data_path)
     from sinecli.inference import score
 
-    scored = score(model_path, ds, data_path, device_spec, batch_size)
+    scored = score(model_path, ds, data_path, device_spec, batch_size, threads)
     return scored.checkpoint, ds, scored.proba
 
 
@@ -151,10 +153,11 @@ def run_confusion(
     *,
     device_spec: str = "auto",
     batch_size: int | None = None,
+    threads: int = 0,
 ) -> dict:
     """Plot the confusion matrix of a checkpoint on a labelled dataset."""
     fmt = out.check(model, data)
-    ckpt, ds, proba = _probabilities(model, data, device_spec, batch_size)
+    ckpt, ds, proba = _probabilities(model, data, device_spec, batch_size, threads)
     assert ds.y is not None
     pred = proba.argmax(axis=1)
     title = out.title or f"{model.name} on {data.name}"
@@ -173,6 +176,7 @@ def run_calibration(
     n_bins: int = 15,  # sinecli.metrics.ECE_BINS, as evaluate's ece
     device_spec: str = "auto",
     batch_size: int | None = None,
+    threads: int = 0,
 ) -> dict:
     """Plot reliability diagrams (per class or top label) of a checkpoint on a dataset."""
     fmt = out.check(model, data)
@@ -180,7 +184,7 @@ def run_calibration(
         raise SinecliError(f"--mode must be one of {', '.join(plots.MODES)}, got {mode!r}")
     if n_bins < 1:
         raise SinecliError(f"--bins must be >= 1, got {n_bins}")
-    ckpt, ds, proba = _probabilities(model, data, device_spec, batch_size)
+    ckpt, ds, proba = _probabilities(model, data, device_spec, batch_size, threads)
     assert ds.y is not None
     title = out.title or f"{model.name} on {data.name}"
     curves = plots.calibration_curves(ds.y, proba, ckpt.class_names, mode, n_bins)

@@ -13,6 +13,7 @@ from sinecli.atomic import check_writable
 from sinecli.errors import Interrupted, SinecliError
 from sinecli.models import ModelConfig
 from sinecli.models import validate as validate_model
+from sinecli.names import did_you_mean
 from sinecli.train import TrainConfig
 from sinecli.train import validate as validate_train
 
@@ -52,8 +53,8 @@ def resolve(
     keys = model_keys(kind, "--model" if model_flags.get("kind") else f"{where} [model]")
     unknown = sorted(set(model_table) - set(keys))
     if unknown:
-        raise SinecliError(f"{where} [model]: unknown key {unknown[0]!r} for model {kind} "
-                           f"(known: {', '.join(keys)})")
+        raise SinecliError(f"{where} [model]: unknown key {unknown[0]!r} for model {kind}"
+                           f"{did_you_mean(unknown[0], keys)} (known: {', '.join(keys)})")
     for key, value in model_flags.items():
         if value is not None and key not in keys:
             raise SinecliError(f"--{key.replace('_', '-')}: does not apply to model {kind} "

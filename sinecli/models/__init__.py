@@ -1,8 +1,10 @@
 """The model registry: kind name -> its family's config class, validator and builder.
 
 A checkpoint stores the config as a plain dict with its `kind`, so a later step rebuilds the
-model from the file alone (as nanoGPT does). A new family is one module beside these and one
-entry in FAMILIES; families import `models.base`, never this registry.
+model from the file alone (as nanoGPT does). A new family is one module beside these, one
+entry in FAMILIES and its name in `sinecli.names.Kind` (which the CLI lists without importing
+torch; the two are checked against each other at import); families import `models.base`, never
+this registry.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sinecli import names
 from sinecli.errors import SinecliError
 from sinecli.models import conv, notebook, recurrent, rocket
 from sinecli.models.base import ModelConfig, Scaled
@@ -63,6 +66,8 @@ FAMILIES: dict[str, Family] = {
                      summary="MiniRocket-style random-kernel features, calibrated ridge head"),
 }
 KINDS = tuple(FAMILIES)
+if KINDS != names.KINDS:  # the CLI lists sinecli.names.KINDS without importing torch
+    raise ImportError(f"sinecli.names.KINDS {names.KINDS} differs from the registry's {KINDS}")
 #: What a stored config means by a key it lacks: checkpoints written before patches read one
 #: point a step, and before channels, one channel.
 LEGACY_DEFAULTS: dict[str, Any] = {"patch": 1, "channels": 1}
@@ -70,11 +75,8 @@ LEGACY_DEFAULTS: dict[str, Any] = {"patch": 1, "channels": 1}
 
 def family(kind: str, where: str = "model") -> Family:
     if kind not in FAMILIES:
-        from difflib import get_close_matches
-
-        close = get_close_matches(kind, KINDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SinecliError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}{hint}")
+        raise SinecliError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}"
+                           + names.did_you_mean(kind, KINDS))
     return FAMILIES[kind]
 
 

@@ -356,7 +356,7 @@ def test_generate_refuses_what_cannot_fit_in_memory(runner: CliRunner, tmp_path:
 
 
 @pytest.mark.parametrize(("flags", "table", "names"), [
-    (["--noise-std", "1e300"], "", ["noise_std", "--noise-std"]),
+    (["--noise-std", "1e300"], "", ["--noise-std"]),
     ([], 'classes = [{name = "a", amplitude = 1e300}, {name = "b"}]', ["classes[0].amplitude"]),
     ([], 'classes = [{name = "a", amplitude = [0, 1e300]}, {name = "b"}]',
      ["classes[0].amplitude"]),

@@ -1,0 +1,101 @@
+"""The names the CLI offers in `--help` and shell completion, importable without torch or numpy.
+
+`sinecli --help`, `generate` and `import` must start in a fraction of torch's import time, yet
+their help (and `train --help`) lists the model kinds, the choices of every option, the
+metrics a gate may name and the defaults. The facts live here; the modules that act on them
+(`sinecli.models`, `sinecli.train`, `sinecli.metrics`, `sinecli.generate`) use these names or
+are checked against them (the registry at import, the rest by tests/test_conventions.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    """Model kinds, in the registry's order (sinecli.models.FAMILIES checks it at import)."""
+
+    gru = "gru"
+    lstm = "lstm"
+    rnn = "rnn"
+    notebook = "notebook"
+    fcn = "fcn"
+    resnet = "resnet"
+    inception = "inception"
+    rocket = "rocket"
+
+
+KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
+
+
+class Optimizer(StrEnum):
+    adam = "adam"
+    sgd = "sgd"
+
+
+class LrSchedule(StrEnum):
+    cosine = "cosine"
+    constant = "constant"
+
+
+class Precision(StrEnum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric that `evaluate` reports and `--fail-under` may gate on: a score is better when
+    higher (its gate fails below the threshold), a loss when lower (fails above)."""
+
+    name: str
+    higher_is_better: bool
+    best: str  # the best value, as the table's "best" column shows it
+
+    @property
+    def kind(self) -> str:
+        return "score" if self.higher_is_better else "loss"
+
+
+#: The gateable metrics, in the order of `evaluate`'s table (the per-class Brier scores come
+#: just before brier_max there).
+METRICS: tuple[Metric, ...] = (
+    Metric("accuracy", True, "1"),
+    Metric("f1_macro", True, "1"),
+    Metric("log_loss", False, "0"),
+    Metric("brier_max", False, "0"),
+    Metric("coverage_error", False, "1"),
+    Metric("lrap", True, "1"),
+    Metric("ranking_loss", False, "0"),
+    Metric("ece", False, "0"),
+)
+SCORES: tuple[str, ...] = tuple(m.name for m in METRICS if m.higher_is_better)
+LOSSES: tuple[str, ...] = tuple(m.name for m in METRICS if not m.higher_is_better)
+#: Other names a gate accepts for a metric.
+METRIC_ALIASES: dict[str, str] = {"f1": "f1_macro"}
+
+#: The defaults of `generate`, `[model]` and `[train]`: sinecli.generate.GenerateSpec's, and
+#: those of `configs/default.toml` (= ModelConfig's and TrainConfig's), shown by `--help`.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "generate": {"samples_per_class": 100, "points": 100, "start": 0.0, "stop": 1.0,
+                 "noise_std": 0.02, "seed": 0},
+    "model": {"kind": "gru", "hidden": 32, "layers": 1, "bidirectional": False,
+              "dropout": 0.0, "patch": 4},
+    "train": {"epochs": 12, "batch_size": 64, "lr": 0.02, "lr_schedule": "cosine",
+              "optimizer": "adam", "momentum": 0.0, "weight_decay": 0.0, "grad_clip": 1.0,
+              "val_fraction": 0.2, "patience": 0, "seed": 0, "deterministic": False,
+              "scale_inputs": True, "sampling": "epoch", "steps_per_epoch": 0, "steps": 0,
+              "log_every": 0, "checkpoint_every": 0, "precision": "fp32"},
+}
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """' (did you mean 'x'?)' for the choice closest to `word`, or '' when none is close."""
+    from difflib import get_close_matches
+
+    names = [str(c) for c in choices]
+    close = get_close_matches(str(word), names, n=1) or \
+        [n for n in names if word and n.startswith(str(word))][:1]
+    return f" (did you mean {close[0]!r}?)" if close else ""
