@@ -95,17 +95,12 @@ class _GuardedBinary(io.RawIOBase):
         return int(self._raw.fileno())
 
 
-class GuardedStdout(io.TextIOBase):
-    """sys.stdout whose failures are `SinecliError` (closed, full) or `BrokenStdout`."""
+class _Wrapped(io.TextIOBase):
+    """A text stream standing in for a real one (`_real`, None once it is closed or failed)."""
 
     def __init__(self, real: Any) -> None:
         super().__init__()
-        self._real = real  # None: closed by the caller
-
-    def check_open(self) -> None:
-        if self._real is None:
-            raise SinecliError("cannot write the results: stdout is closed; redirect it to a "
-                               "file (or to /dev/null to discard them)")
+        self._real = real
 
     def writable(self) -> bool:
         return True
@@ -119,6 +114,15 @@ class GuardedStdout(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return str(getattr(self._real, "encoding", None) or "utf-8")
+
+
+class GuardedStdout(_Wrapped):
+    """sys.stdout whose failures are `SinecliError` (closed, full) or `BrokenStdout`."""
+
+    def check_open(self) -> None:
+        if self._real is None:
+            raise SinecliError("cannot write the results: stdout is closed; redirect it to a "
+                               "file (or to /dev/null to discard them)")
 
     @property
     def errors(self) -> str | None:  # type: ignore[override]
@@ -153,26 +157,9 @@ class GuardedStdout(io.TextIOBase):
         return getattr(self._real, name)
 
 
-class QuietStderr(io.TextIOBase):
+class QuietStderr(_Wrapped):
     """sys.stderr that never raises: once a write fails (closed, broken, full), the rest of the
     messages are dropped and the work goes on."""
-
-    def __init__(self, real: Any) -> None:
-        super().__init__()
-        self._real = real  # None: closed by the caller, or failed once
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        try:
-            return self._real is not None and bool(self._real.isatty())
-        except (OSError, ValueError):
-            return False
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return str(getattr(self._real, "encoding", None) or "utf-8")
 
     def fileno(self) -> int:
         if self._real is None:

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,3 +105,30 @@ def assert_rejected(result: Result, *names: str, code: int = 2) -> str:
     for name in names:
         assert name in line, (name, line)
     return line
+
+
+# --- real child processes (signals, closed streams) -------------------------------------------
+
+#: A `python -m sinecli` child as CI runs it: no terminal, one thread (tiny models).
+CHILD_ENV = {"CI": "true", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def sinecli(*args: Any, cwd: Path) -> subprocess.Popen[str]:
+    """Start `python -m sinecli ARGS` in `cwd`, its stdout and stderr piped as text."""
+    env = {**os.environ, **CHILD_ENV}
+    env.pop("SINECLI_DEBUG", None)
+    return subprocess.Popen([sys.executable, "-m", "sinecli", *map(str, args)], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float,
+             interval: float = 0.002) -> bool:
+    """Poll until `condition()` holds (True) or the process ends or time runs out (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if proc.poll() is not None:
+            return condition()
+        time.sleep(interval)
+    return False

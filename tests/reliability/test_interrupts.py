@@ -27,36 +27,15 @@ from typer.testing import CliRunner
 from sinecli import checkpoint, dataset
 from sinecli.generate import GenerateSpec, make_dataset
 
-from .support import Workspace, invoke, temp_files
+from .support import Workspace, invoke, sinecli, temp_files, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-ENV_EXTRA = {"CI": "true", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: ~0.1 s per epoch on one core (360 sequences x 30 points): after the first checkpoint the
 #: run has ~0.7 s to go, ample time for the signal, and the whole test stays short.
 EPOCHS = 8
 TRAIN = ["--hidden", "12", "--batch-size", "16", "--epochs", str(EPOCHS), "--checkpoint-every",
          "1", "--deterministic", "--seed", "3", "--device", "cpu"]
-
-
-def sinecli(*args: Any, cwd: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, **ENV_EXTRA}
-    env.pop("SINECLI_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "sinecli", *map(str, args)], cwd=cwd,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float,
-             interval: float = 0.005) -> bool:
-    """Poll until `condition()` holds (True) or the process ends or time runs out (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if proc.poll() is not None:
-            return condition()
-        time.sleep(interval)
-    return False
 
 
 def interrupt(proc: subprocess.Popen[str]) -> tuple[int, str, str]:

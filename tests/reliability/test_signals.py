@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +20,11 @@ from typer.testing import CliRunner
 from sinecli import checkpoint, dataset
 from sinecli.generate import GenerateSpec, make_dataset
 
-from .support import Workspace, invoke, temp_files
+from .support import Workspace, invoke, sinecli, temp_files, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-ENV_EXTRA = {"CI": "true", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 CODES: dict[int, int] = {signal.SIGTERM: 143, signal.SIGHUP: 129}
-
-
-def sinecli(*args: Any, cwd: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, **ENV_EXTRA}
-    env.pop("SINECLI_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "sinecli", *map(str, args)], cwd=cwd,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float,
-             interval: float = 0.002) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if proc.poll() is not None:
-            return condition()
-        time.sleep(interval)
-    return False
 
 
 def stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
