@@ -333,6 +333,7 @@ def _fit_closed_form(
         reporter.epoch(EpochRecord(1, 1, train_loss, val_loss, val_acc, seconds))
     return _to_cpu({
         **_run_info(ds, model_cfg, cfg),
+        "state_dict": model.state_dict(),
         "epoch": 1,
         "best_epoch": 1,
         "history": history,
