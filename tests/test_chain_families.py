@@ -77,3 +77,24 @@ def test_rocket_probabilities_are_not_one_hot(runner: CliRunner, files: dict[str
     top = [max(v for k, v in json.loads(line).items() if k.startswith("p_"))
            for line in result.stdout.splitlines()]
     assert all(0.5 < p < 1.0 for p in top)
+
+
+def test_a_fixed_length_model_refuses_another_length_naming_both(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from sinecli.generate import GenerateSpec, make_dataset
+
+    train, short = tmp_path / "train.npz", tmp_path / "short.npz"
+    dataset.save(train, make_dataset(GenerateSpec(samples_per_class=4, points=20, seed=1)))
+    dataset.save(short, make_dataset(GenerateSpec(samples_per_class=4, points=16, seed=2)))
+    model = tmp_path / "nb.pt"
+    assert_exit(invoke(runner, "train", train, "-o", model, "--model", "notebook", "--epochs",
+                       "1", "--hidden", "4", "-q"), 0)
+    result = invoke(runner, "evaluate", model, short)
+    assert_exit(result, 2)
+    assert "16 points" in result.stderr and "reads exactly 20" in result.stderr
+    # a recurrent model reads any length
+    gru = tmp_path / "gru.pt"
+    assert_exit(invoke(runner, "train", train, "-o", gru, "--epochs", "1", "--hidden", "4",
+                       "-q"), 0)
+    assert_exit(invoke(runner, "evaluate", gru, short, "--json"), 0)
