@@ -29,7 +29,16 @@ from typer.core import TyperGroup
 from sinecli import __version__, atomic, streams
 from sinecli.atomic import STOP_SIGNALS
 from sinecli.errors import BrokenStdout, Interrupted, SinecliError, Terminated
-from sinecli.names import DEFAULTS, LOSSES, SCORES, did_you_mean
+from sinecli.names import (
+    DEFAULTS,
+    LOSSES,
+    SCORES,
+    Kind,
+    LrSchedule,
+    Optimizer,
+    Precision,
+    did_you_mean,
+)
 
 _state: dict[str, Any] = {"debug": bool(os.environ.get("SINECLI_DEBUG")), "signal": None}
 
@@ -250,6 +259,11 @@ def _root(
 #: The defaults that `--help` shows; a value takes effect only when typed (see `_typed`), so
 #: that a config file's value is not overridden by a flag the user did not give.
 _GENERATE, _MODEL, _TRAIN = DEFAULTS["generate"], DEFAULTS["model"], DEFAULTS["train"]
+_KIND, _LR_SCHEDULE = Kind(_MODEL["kind"]), LrSchedule(_TRAIN["lr_schedule"])
+_OPTIMIZER, _PRECISION = Optimizer(_TRAIN["optimizer"]), Precision(_TRAIN["precision"])
+#: `train --help`'s panels.
+_DATA, _MODEL_PANEL, _OPTIM, _RUNTIME, _OUTPUT = "Data", "Model", "Optimisation", "Runtime", \
+    "Output"
 
 
 def _typed(ctx: typer.Context, **values: Any) -> dict[str, Any]:
@@ -476,83 +490,143 @@ def import_cmd(
 @app.command()
 def train(
     ctx: typer.Context,
-    data: DataArg,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Checkpoint file to write (.pt).")
+    data: Annotated[
+        Path | None,
+        typer.Argument(help="Dataset file (.npz) from `sinecli generate` or `sinecli import`; "
+                       "not needed with --print-config.", show_default=False),
     ] = None,
-    config: ConfigOpt = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="gru (default), lstm, rnn or notebook.")
-    ] = None,
-    hidden: Annotated[int | None, typer.Option(help="Hidden units per layer.")] = None,
-    layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers.")] = None,
-    bidirectional: Annotated[
-        bool | None, typer.Option("--bidirectional/--unidirectional", help="Read both ways.")
-    ] = None,
-    dropout: Annotated[float | None, typer.Option(help="Dropout between layers.")] = None,
-    patch: Annotated[
-        int | None, typer.Option(help="Consecutive points read per recurrent step (default 4).")
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option(help="Epochs to train (in all, with --resume).")
-    ] = None,
-    steps: Annotated[
-        int | None,
-        typer.Option(help="Budget of optimizer steps in all, whatever the data's size; "
-                     "overrides --epochs (0 = use --epochs)."),
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Sequences per step.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    lr_schedule: Annotated[
-        str | None, typer.Option(help="cosine (decay to 0 over --epochs) or constant.")
-    ] = None,
-    optimizer: Annotated[str | None, typer.Option(help="adam or sgd.")] = None,
-    grad_clip: Annotated[
-        float | None, typer.Option(help="Max gradient norm; 0 turns clipping off.")
-    ] = None,
-    val_fraction: Annotated[
-        float | None, typer.Option(help="Stratified validation share in [0, 1).")
-    ] = None,
-    patience: Annotated[
-        int | None,
-        typer.Option(help="Stop after N epochs without a better validation loss (0 = never)."),
-    ] = None,
-    seed: SeedOpt = None,
-    deterministic: Annotated[
-        bool | None,
-        typer.Option("--deterministic/--nondeterministic", help="Deterministic kernels only."),
-    ] = None,
-    checkpoint_every: Annotated[
-        int | None, typer.Option(help="Also write the checkpoint every N epochs (resumable).")
-    ] = None,
-    precision: Annotated[
-        str | None, typer.Option(help="fp32, or bf16 (autocast; fastest on CUDA).")
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML config file with model and train tables "
+                     "(e.g. configs/notebook.toml); flags given on the command line win.",
+                     rich_help_panel=_DATA),
     ] = None,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue training from this checkpoint.")
+        Path | None, typer.Option(help="Continue training from this checkpoint.",
+                                  rich_help_panel=_DATA)
     ] = None,
-    device: DeviceOpt = "auto",
+    val_fraction: Annotated[
+        float, typer.Option(help="Stratified validation share in [0, 1); 0 = none.",
+                            rich_help_panel=_DATA)
+    ] = _TRAIN["val_fraction"],
+    model: Annotated[
+        Kind,
+        typer.Option("--model", "-m", help="Model kind; its other settings are keys of the "
+                     "config's model table.", rich_help_panel=_MODEL_PANEL),
+    ] = _KIND,
+    hidden: Annotated[
+        int, typer.Option(help="Hidden units per layer (recurrent kinds).",
+                          rich_help_panel=_MODEL_PANEL)
+    ] = _MODEL["hidden"],
+    layers: Annotated[
+        int, typer.Option(help="Stacked recurrent layers.", rich_help_panel=_MODEL_PANEL)
+    ] = _MODEL["layers"],
+    bidirectional: Annotated[
+        bool, typer.Option("--bidirectional/--unidirectional", help="Read both ways.",
+                           rich_help_panel=_MODEL_PANEL)
+    ] = _MODEL["bidirectional"],
+    dropout: Annotated[
+        float, typer.Option(help="Dropout between layers.", rich_help_panel=_MODEL_PANEL)
+    ] = _MODEL["dropout"],
+    patch: Annotated[
+        int, typer.Option(help="Consecutive points read per recurrent step.",
+                          rich_help_panel=_MODEL_PANEL)
+    ] = _MODEL["patch"],
+    epochs: Annotated[
+        int, typer.Option(help="Epochs to train (in all, with --resume).",
+                          rich_help_panel=_OPTIM)
+    ] = _TRAIN["epochs"],
+    steps: Annotated[
+        int,
+        typer.Option(help="Budget of optimizer steps in all, whatever the data's size; "
+                     "overrides --epochs (0 = use --epochs).", rich_help_panel=_OPTIM),
+    ] = _TRAIN["steps"],
+    batch_size: Annotated[
+        int, typer.Option(help="Sequences per step.", rich_help_panel=_OPTIM)
+    ] = _TRAIN["batch_size"],
+    lr: Annotated[
+        float, typer.Option(help="Learning rate.", rich_help_panel=_OPTIM)
+    ] = _TRAIN["lr"],
+    lr_schedule: Annotated[
+        LrSchedule, typer.Option(help="cosine decays the rate to 0 over the run; constant "
+                                 "keeps it.", rich_help_panel=_OPTIM)
+    ] = _LR_SCHEDULE,
+    optimizer: Annotated[
+        Optimizer, typer.Option(help="The optimizer; momentum and weight_decay are keys of "
+                                "the config's train table.", rich_help_panel=_OPTIM)
+    ] = _OPTIMIZER,
+    grad_clip: Annotated[
+        float, typer.Option(help="Max gradient norm; 0 turns clipping off.",
+                            rich_help_panel=_OPTIM)
+    ] = _TRAIN["grad_clip"],
+    patience: Annotated[
+        int,
+        typer.Option(help="Stop after N epochs without a better validation loss (0 = never).",
+                     rich_help_panel=_OPTIM),
+    ] = _TRAIN["patience"],
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed of the split, the weights and the "
+                          "batches (recorded in the checkpoint).", rich_help_panel=_RUNTIME)
+    ] = _TRAIN["seed"],
+    deterministic: Annotated[
+        bool,
+        typer.Option("--deterministic/--nondeterministic", help="Deterministic kernels only.",
+                     rich_help_panel=_RUNTIME),
+    ] = _TRAIN["deterministic"],
+    precision: Annotated[
+        Precision, typer.Option(help="fp32, or bf16 autocast (fastest on CUDA).",
+                                rich_help_panel=_RUNTIME)
+    ] = _PRECISION,
+    device: Annotated[
+        str,
+        typer.Option("--device", "-d", help="auto (CUDA when available, else CPU), cpu, cuda "
+                     "or cuda:N.", rich_help_panel=_RUNTIME),
+    ] = "auto",
     threads: Annotated[
-        int, typer.Option(help="CPU threads; 0 = auto (1 for small models, where it is faster).")
+        int, typer.Option(help="CPU threads; 0 = auto (1 for small models, where it is faster).",
+                          rich_help_panel=_RUNTIME)
     ] = 0,
     nproc_per_node: Annotated[
         int,
         typer.Option("--nproc-per-node", help="Train in N processes on this machine "
                      "(DistributedDataParallel), started by torch's own launcher as "
-                     "`torchrun --standalone` would; 0 = one process (or torchrun's)."),
+                     "`torchrun --standalone` would; 0 = one process (or torchrun's).",
+                     rich_help_panel=_RUNTIME),
     ] = 0,
     dist_timeout: Annotated[
         float,
         typer.Option("--dist-timeout", help="Under torchrun: seconds to wait for the other "
-                     "processes (to join, or at each exchange) before stopping with an error."),
+                     "processes (to join, or at each exchange) before stopping with an error.",
+                     rich_help_panel=_RUNTIME),
     ] = 300.0,
-    print_config: PrintConfigOpt = False,
-    quiet: QuietOpt = False,
-    json_out: JsonOpt = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Checkpoint file to write (.pt).",
+                                  rich_help_panel=_OUTPUT)
+    ] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Also write the checkpoint every N epochs (resumable); 0 = at "
+                          "the end only.", rich_help_panel=_OUTPUT)
+    ] = _TRAIN["checkpoint_every"],
+    print_config: Annotated[
+        bool,
+        typer.Option("--print-config", help="Print the fully resolved config (model and train "
+                     "tables) as TOML and exit; needs no DATA.", rich_help_panel=_OUTPUT),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.",
+                           rich_help_panel=_OUTPUT)
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a summary as one JSON object on stdout.",
+                           rich_help_panel=_OUTPUT)
+    ] = False,
 ) -> None:
-    """Train a recurrent classifier on a dataset and write a checkpoint."""
+    """Train a classifier on a dataset and write a checkpoint."""
     from sinecli.commands.train import run
 
+    if data is None and not print_config:
+        raise MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params
+                                                   if p.name == "data"))
     if nproc_per_node and not print_config:
         from sinecli.distributed import launch
 
@@ -560,17 +634,19 @@ def train(
         if code:
             raise typer.Exit(code)  # the workers printed their own messages
         return
-    model_flags = dict(kind=model, hidden=hidden, layers=layers, bidirectional=bidirectional,
-                       dropout=dropout, patch=patch)
-    train_flags = dict(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                       lr_schedule=lr_schedule, optimizer=optimizer,
-                       grad_clip=grad_clip, val_fraction=val_fraction, patience=patience,
-                       seed=seed, deterministic=deterministic, checkpoint_every=checkpoint_every,
-                       precision=precision)
+    model_flags = _typed(ctx, model=model.value, hidden=hidden, layers=layers,
+                         bidirectional=bidirectional, dropout=dropout, patch=patch)
+    model_flags["kind"] = model_flags.pop("model")
+    train_flags = _typed(ctx, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
+                         lr_schedule=lr_schedule.value, optimizer=optimizer.value,
+                         grad_clip=grad_clip, val_fraction=val_fraction, patience=patience,
+                         seed=seed, deterministic=deterministic,
+                         checkpoint_every=checkpoint_every, precision=precision.value)
     try:
-        result = run(data, output, config, model_flags, train_flags, device_spec=device,
-                     threads=threads, resume=resume, print_only=print_config, quiet=quiet,
-                     dist_timeout=dist_timeout)
+        with _flags_named(ctx, config):
+            result = run(cast(Path, data), output, config, model_flags, train_flags,
+                         device_spec=device, threads=threads, resume=resume,
+                         print_only=print_config, quiet=quiet, dist_timeout=dist_timeout)
     except (Exception, KeyboardInterrupt) as exc:  # under torchrun, a rank other than 0 ends
         from sinecli.distributed import silenced  # quietly on what rank 0 reports
 
@@ -589,7 +665,8 @@ def _train_arguments(ctx: typer.Context) -> list[str]:
     args = ["--debug", "train"] if _state["debug"] else ["train"]
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if param.name == "nproc_per_node" or value is None or value == param.default:
+        typed = ctx.get_parameter_source(param.name or "") == ParameterSource.COMMANDLINE
+        if param.name == "nproc_per_node" or value is None or not typed:
             continue
         if param.param_type_name == "argument":
             args.append(str(value))

@@ -310,8 +310,8 @@ def test_nproc_per_node_hands_the_command_line_to_the_launcher(
     result = invoke(runner, "train", "d.npz", "-o", tmp_path / "m.pt", "--nproc-per-node", "2",
                     "--hidden", "4", "--unidirectional", "--json", "--dist-timeout", "9")
     assert_exit(result, 0)
-    assert seen == [(2, ["train", "d.npz", "--output", str(tmp_path / "m.pt"), "--hidden", "4",
-                         "--unidirectional", "--dist-timeout", "9.0", "--json"], 9.0)]
+    assert seen == [(2, ["train", "d.npz", "--hidden", "4", "--unidirectional", "--dist-timeout",
+                         "9.0", "--output", str(tmp_path / "m.pt"), "--json"], 9.0)]
 
 
 def test_closed_form_families_are_refused_under_torchrun() -> None:

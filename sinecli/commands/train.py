@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sinecli import config, dataset, distributed
-from sinecli.atomic import check_writable
+from sinecli.atomic import check_suffix, check_writable
 from sinecli.errors import Interrupted, SinecliError
 from sinecli.models import ModelConfig
 from sinecli.models import validate as validate_model
@@ -165,6 +165,7 @@ def _prepare(
         # the same file as the data or the config (by device and inode: links count) is
         # refused; --resume may be the output, as its message on Ctrl-C suggests
         check_writable(output, "checkpoint", inputs=(data, config_path))
+    check_suffix(output, ".pt", "checkpoint", stdout=False)
     ds = dataset.load(data)
     present = sorted({ds.class_names[i] for i in set(ds.y.tolist())}) if ds.y is not None else []
     if len(present) < 2:
