@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from sinecli.errors import SinecliError
-from sinecli.models import KINDS, build, config_from_dict, family
+from sinecli.models import KINDS, build, config_from_dict, family, rocket
 from sinecli.models.rocket import (
     KERNEL_TAPS,
     NUM_KERNELS,
     MiniRocketClassifier,
     RocketConfig,
+    count_above,
     dilation_length_for,
     fit,
     fit_biases,
@@ -133,6 +134,30 @@ def test_features_match_a_direct_per_kernel_computation() -> None:
     fit_biases(model, torch.from_numpy(xr), torch.from_numpy(lr), np.random.default_rng(2))
     got = model.features(torch.from_numpy(xr), torch.from_numpy(lr)).double().numpy()
     assert np.mean(np.abs(got - direct_features(model, xr, lr)) > 1e-6) < 0.01
+
+
+@pytest.mark.parametrize("block", [1, 7, 50, 1 << 18])
+def test_count_above_in_blocks_counts_every_value(monkeypatch: pytest.MonkeyPatch,
+                                                  block: int) -> None:
+    # blocks of one element, of part of a time step, and of several steps with a ragged
+    # last block of columns: the same exact counts, ties with an edge not counted
+    rng = np.random.default_rng(7)
+    values = torch.from_numpy(rng.integers(-3, 4, size=(13, 5, 11)).astype(np.float32))
+    values[2:5, 1] = -math.inf
+    edges = torch.from_numpy(rng.integers(-3, 4, size=(5, 3)).astype(np.float32))
+    monkeypatch.setattr(rocket, "COUNT_BLOCK", block)
+    want = (values[:, :, None, :] > edges[None, :, :, None]).sum(0)  # (K, n, B)
+    assert torch.equal(count_above(values, edges), want.float())
+
+
+def test_threads_compute_the_same_features() -> None:
+    model, _ = fitted()
+    x, lengths = ragged(9, 2, 5, 70, seed=13)
+    xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
+    one = model.features(xt, lt)  # one thread (the fixture's)
+    torch.set_num_threads(2)  # the dilations on a pool of 2, each on one thread
+    assert torch.equal(model.features(xt, lt), one)
+    assert torch.get_num_threads() == 2  # left as it was
 
 
 def test_biases_are_quantiles_of_a_training_output() -> None:
