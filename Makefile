@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/sinecli generate -o $(DEMO)/train.npz --seed 1
 	$(BIN)/sinecli generate -o $(DEMO)/test.npz --seed 2
 	$(BIN)/sinecli train $(DEMO)/train.npz -o $(DEMO)/model.pt
-	$(BIN)/sinecli evaluate $(DEMO)/model.pt $(DEMO)/test.npz --out $(DEMO)/metrics.json
+	$(BIN)/sinecli evaluate $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/metrics.json
 	$(BIN)/sinecli predict $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/predictions.csv
 	$(BIN)/sinecli plot waves $(DEMO)/train.npz -o $(DEMO)/waves.png --dpi 80
 	$(BIN)/sinecli plot loss $(DEMO)/model.pt -o $(DEMO)/loss.png --dpi 80

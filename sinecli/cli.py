@@ -422,8 +422,8 @@ def import_cmd(
     fmt: Annotated[
         ImportFormat | None,
         typer.Option("--format", "-f", help="ts (sktime/aeon), delimited (one series per row) "
-                     "or long (one observation per row). Default: by the suffix (.ts is ts; "
-                     ".tsv, .csv, .txt are delimited)."),
+                     "or long (one observation per row).",
+                     show_default="by the suffix: .ts is ts; .tsv, .csv, .txt are delimited"),
     ] = None,
     missing: Annotated[
         MissingMode,
@@ -686,8 +686,8 @@ def _train_arguments(ctx: typer.Context) -> list[str]:
 BatchSizeOpt = Annotated[
     int | None,
     typer.Option(
-        "--batch-size",
-        help="Sequences per inference batch (default: 8192 on CUDA, 256 per CPU thread, min 512).",
+        "--batch-size", show_default="8192 on CUDA; on the CPU 256 per thread, at least 512",
+        help="Sequences per inference batch.",
     ),
 ]
 

@@ -1,8 +1,8 @@
 """`sinecli plot KIND` through typer's CliRunner, plus subprocess checks (no display, imports).
 
-Contract (DESIGN.md, issue 5): each kind writes PNG, SVG or PDF by the output's suffix, at the
-requested size, atomically; it never needs a display; bad input exits 2 with one line naming
-the file or option and leaves no file; other commands never import matplotlib.
+Contract (README "plot", issue 5): each kind writes PNG, SVG or PDF by the output's suffix, at the
+requested size, atomically; it never needs a display; bad input exits 2 with one line naming the
+file or option and leaves no file; other commands never import matplotlib.
 """
 
 from __future__ import annotations

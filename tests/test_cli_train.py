@@ -1,8 +1,8 @@
 """`sinecli train` through typer's CliRunner: checkpoints, resume, errors, configs, devices.
 
-Contract (DESIGN.md): the checkpoint loads with `weights_only=True` and rebuilds the model from
-the file alone; `--resume` continues bit for bit; invalid input exits 2 with one line naming the
-file or option, never a traceback, and creates no output; stdout carries only the `--json`
+Contract (README "train"): the checkpoint loads with `weights_only=True` and rebuilds the model
+from the file alone; `--resume` continues bit for bit; invalid input exits 2 with one line naming
+the file or option, never a traceback, and creates no output; stdout carries only the `--json`
 result, progress and logs go to stderr; `configs/default.toml` is the defaults and
 `configs/notebook.toml` the notebook's protocol.
 """

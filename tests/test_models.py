@@ -1,7 +1,7 @@
 """The recurrent classifiers (sinecli.models), tested as pure functions of their inputs.
 
-Contract (DESIGN.md sections 1 and 5): every model maps X (B, T) to logits (B, K); the GRU /
-LSTM / RNN models read one value per step; the `notebook` model is the notebook's cell, same
+Contract (docs/design.md "The notebook", "Layout"): every model maps X (B, T) to logits (B, K); the
+GRU / LSTM / RNN models read one value per step; the `notebook` model is the notebook's cell, same
 maths, batched; the input scaling is one global affine transform held in buffers, never a
 per-sequence normalisation (amplitude is what separates sin_10hz from sin_10hz_x2).
 """

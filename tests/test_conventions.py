@@ -1,0 +1,324 @@
+"""One set of conventions for every command (README "Conventions", issue 15).
+
+Walks every command's click parameters: each file a command writes is `-o/--output`; `--json`
+wherever a command reports a result; `--threads` wherever inference runs; fixed sets of values
+are choices (so `--help` and shell completion list them); `--help` shows every default. User
+errors are one `sinecli: error:` line with exit 2, suggesting the closest valid name. The
+README's table of common options is compared with the CLI's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from helpers_cli import invoke, probe
+from typer.testing import CliRunner, Result
+
+from sinecli import names
+from sinecli.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def commands() -> dict[str, Any]:
+    """'generate', 'plot loss', ... -> the click command."""
+    top = typer.main.get_command(app)
+    out: dict[str, Any] = {}
+    for name, cmd in top.commands.items():  # type: ignore[attr-defined]
+        if hasattr(cmd, "commands"):
+            out.update({f"{name} {sub}": c for sub, c in cmd.commands.items()})
+        else:
+            out[name] = cmd
+    return out
+
+
+COMMANDS = commands()
+
+
+def options(command: str) -> dict[str, Any]:
+    """Every option of `command`, by its long name (`--output`)."""
+    return {max(p.opts, key=len): p for p in COMMANDS[command].params
+            if p.param_type_name == "option"}
+
+
+#: Commands that write a file, and those that run a model on data (inference).
+WRITERS = ["generate", "import", "train", "evaluate", "predict", "plot waves", "plot loss",
+           "plot confusion", "plot calibration"]
+INFERENCE = ["evaluate", "predict", "plot confusion", "plot calibration"]
+#: Options whose value is one of a fixed set: click choices, listed by --help and completion.
+CHOICES = {
+    ("train", "--model"): names.KINDS,
+    ("train", "--optimizer"): ("adam", "sgd"),
+    ("train", "--lr-schedule"): ("cosine", "constant"),
+    ("train", "--precision"): ("fp32", "bf16"),
+    ("predict", "--format"): ("csv", "json"),
+    ("import", "--format"): ("ts", "delimited", "long"),
+    ("import", "--missing"): ("interpolate", "zero", "error"),
+    ("import", "--delimiter"): ("auto", "tab", "comma", "semicolon", "whitespace"),
+    ("plot loss", "--yscale"): ("auto", "linear", "log"),
+    ("plot calibration", "--mode"): ("per-class", "top-label"),
+    **{(f"plot {k}", "--format"): ("png", "svg", "pdf")
+       for k in ("waves", "loss", "confusion", "calibration")},
+}
+#: Options with no default value to show: leaving them out means "none" or "not given".
+NO_DEFAULT = {"--output", "--config", "--resume", "--classes-from", "--id", "--time", "--value",
+              "--label", "--fail-under", "--channel"}
+
+
+def test_every_command_is_walked() -> None:
+    assert sorted(COMMANDS) == sorted([*WRITERS, "info"])
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_every_file_written_is_o_output(command: str) -> None:
+    opts = options(command)
+    assert set(opts["--output"].opts) == {"-o", "--output"}, command
+    # no other option writes a file under another name, but evaluate's hidden old --out
+    for name, param in opts.items():
+        assert name == "--output" or "-o" not in param.opts
+        if name == "--out":
+            assert command == "evaluate" and param.hidden
+
+
+def test_evaluate_keeps_out_as_a_hidden_alias(runner: CliRunner) -> None:
+    result = invoke(runner, "evaluate", "--help")
+    assert "--output" in result.stdout and "--out " not in result.stdout
+    both = invoke(runner, "evaluate", "m.pt", "d.npz", "--out", "a.json", "-o", "b.json")
+    assert_error(both, "--out is the old name of -o/--output")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_json_wherever_a_command_reports_a_result(command: str) -> None:
+    assert "--json" in options(command), command
+
+
+@pytest.mark.parametrize("command", [*INFERENCE, "train"])
+def test_threads_and_device_wherever_a_model_runs(command: str) -> None:
+    opts = options(command)
+    assert "--threads" in opts and "--device" in opts, command
+    assert opts["--threads"].default == 0 and opts["--device"].default == "auto"
+
+
+@pytest.mark.parametrize(("command", "option"), sorted(CHOICES))
+def test_fixed_sets_of_values_are_choices(command: str, option: str) -> None:
+    param = options(command)[option]
+    choices = [str(getattr(c, "value", c)) for c in param.type.choices]
+    assert tuple(choices) == CHOICES[(command, option)]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_help_shows_every_default(command: str) -> None:
+    for name, param in options(command).items():
+        if param.is_flag or param.hidden or name in NO_DEFAULT:
+            continue
+        shown = param.show_default
+        assert shown is not False, (command, name)
+        assert param.default is not None or isinstance(shown, str), (command, name)
+
+
+def test_train_help_shows_the_default_config_and_panels(runner: CliRunner) -> None:
+    text = invoke(runner, "train", "--help").stdout
+    for panel in ("Data", "Model", "Optimisation", "Runtime", "Output"):
+        assert f"─ {panel} ─" in text
+    flat = re.sub(r"[│\s]+", " ", text)
+    for flag, value in (("--hidden", "32"), ("--epochs", "12"), ("--lr", "0.02"),
+                        ("--batch-size", "64"), ("--val-fraction", "0.2"), ("--model", "gru"),
+                        ("--optimizer", "adam"), ("--lr-schedule", "cosine"),
+                        ("--precision", "fp32")):
+        assert re.search(re.escape(flag) + r" .*?\[default: " + re.escape(value) + r"\]",
+                         flat), flag
+
+
+def test_the_documented_defaults_are_the_code_s() -> None:
+    """sinecli.names.DEFAULTS (what --help shows) = configs/default.toml = the dataclasses."""
+    from sinecli.generate import GenerateSpec
+    from sinecli.models import ModelConfig
+    from sinecli.train import TrainConfig
+
+    with open(ROOT / "configs" / "default.toml", "rb") as fh:
+        preset = tomllib.load(fh)
+    assert names.DEFAULTS["model"] == preset["model"]
+    assert names.DEFAULTS["train"] == preset["train"]
+    model = ModelConfig().to_dict()
+    assert names.DEFAULTS["model"] == {k: model[k] for k in names.DEFAULTS["model"]}
+    assert names.DEFAULTS["train"] == TrainConfig().to_dict()
+    spec = GenerateSpec().to_dict()
+    assert names.DEFAULTS["generate"] == {k: v for k, v in spec.items() if k != "classes"}
+
+
+def test_the_torch_free_names_are_the_registry_s() -> None:
+    from sinecli import metrics, models, train
+
+    assert names.KINDS == models.KINDS
+    assert {o.value for o in names.Optimizer} == set(train.OPTIMIZERS)
+    assert {s.value for s in names.LrSchedule} == set(train.SCHEDULES)
+    assert {p.value for p in names.Precision} == set(train.PRECISIONS)
+    fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
+    assert {"optimizer", "lr_schedule", "precision"} <= fields
+    assert metrics.SCORES + metrics.LOSSES == names.SCORES + names.LOSSES
+
+
+def test_every_metric_is_reported_and_gateable() -> None:
+    import numpy as np
+
+    from sinecli import metrics
+
+    y = np.array([0, 1, 2, 1])
+    proba = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4], [0.5, 0.4, 0.1]])
+    result = metrics.compute(y, proba, ["a", "b", "c"])
+    reported = set(result) - {"n", "class_names", "brier", "confusion_matrix"}
+    assert reported == {m.name for m in names.METRICS}
+    for m in names.METRICS:
+        gate = metrics.parse_gate(f"{m.name}=0.5")
+        assert gate.higher_is_better == m.higher_is_better
+
+
+def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
+    """The choices and defaults come from sinecli.names: no torch for any --help."""
+    for argv in (["train", "--help"], ["evaluate", "--help"], ["plot", "calibration", "--help"]):
+        assert probe(argv, tmp_path) == {"code": 0, "heavy": []}, argv
+
+
+# --- one style for user errors --------------------------------------------------------------
+
+
+def assert_error(result: Result, *fragments: str) -> str:
+    """Exit 2 and exactly one line on stderr, `sinecli: error: ...`, holding `fragments`."""
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sinecli: error: "), result.stderr
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.mark.parametrize(("argv", "fragments"), [
+    (["train", "d.npz", "--optimizer", "adma"],
+     ["--optimizer: 'adma' is not one of adam, sgd", "(did you mean 'adam'?)",
+      "see 'sinecli train --help'"]),
+    (["train", "d.npz", "-m", "lsmt"], ["--model: 'lsmt'", "(did you mean 'lstm'?)"]),
+    (["plot", "calibration", "m.pt", "d.npz", "-o", "c.png", "--mode", "toplabel"],
+     ["--mode", "(did you mean 'top-label'?)", "see 'sinecli plot calibration --help'"]),
+    (["evaluate", "m.pt"], ["missing argument DATA", "see 'sinecli evaluate --help'"]),
+    (["train"], ["missing argument DATA"]),
+    (["plot", "loss", "m.pt"], ["missing option -o/--output"]),
+    (["generate", "--points", "many"], ["--points: 'many' is not a valid int"]),
+    (["generate", "--colour", "red"], ["no such option: --colour"]),
+    (["plto"], ["no such command 'plto'", "(did you mean 'plot'?)", "see 'sinecli --help'"]),
+    (["plot", "los"], ["no such command 'los'", "(did you mean 'loss'?)"]),
+    (["evaluate", "m.pt", "d.npz", "--fail-under", "acuracy=0.9"],
+     ["--fail-under 'acuracy=0.9'", "(did you mean 'accuracy'?)"]),
+])
+def test_usage_errors_are_one_line(runner: CliRunner, argv: list[str],
+                                   fragments: list[str]) -> None:
+    line = assert_error(invoke(runner, *argv), *fragments)
+    assert "╭" not in line and "Usage:" not in line
+
+
+@pytest.mark.parametrize(("table", "fragments"), [
+    ("[train]\nepoch = 3\n", ["[train]: unknown key 'epoch' (did you mean 'epochs'?)"]),
+    ("[model]\nkind = \"gur\"\n", ["kind must be one of", "(did you mean 'gru'?)"]),
+    ("[model]\nhiden = 8\n", ["unknown key 'hiden'", "(did you mean 'hidden'?)"]),
+    ("[trian]\nepochs = 3\n", ["'trian'", "(did you mean 'train'?)"]),
+])
+def test_config_typos_suggest_the_name(runner: CliRunner, tmp_path: Path, table: str,
+                                       fragments: list[str]) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(table)
+    line = assert_error(invoke(runner, "train", "--print-config", "-c", cfg), *fragments)
+    assert str(cfg) in line
+
+
+def test_a_flag_value_names_the_flag_a_file_value_the_file(runner: CliRunner,
+                                                           tmp_path: Path) -> None:
+    assert_error(invoke(runner, "train", "--print-config", "--val-fraction", "1.5"),
+                 "sinecli: error: --val-fraction must be in [0, 1), got 1.5")
+    assert_error(invoke(runner, "train", "--print-config", "--hidden", "0"),
+                 "sinecli: error: --hidden must be in [1, ")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[train]\nval_fraction = 1.5\n")
+    assert_error(invoke(runner, "train", "--print-config", "-c", cfg),
+                 f"config {cfg} [train]: val_fraction must be in [0, 1), got 1.5")
+    # the flag wins over the file, so the flag is what is wrong
+    assert_error(invoke(runner, "train", "--print-config", "-c", cfg, "--val-fraction", "2"),
+                 "sinecli: error: --val-fraction must be in [0, 1), got 2.0")
+    assert_error(invoke(runner, "generate", "-o", tmp_path / "d.npz", "--noise-std", "-1"),
+                 "sinecli: error: --noise-std must be >= 0")
+
+
+def test_a_typed_flag_wins_even_at_its_default(runner: CliRunner) -> None:
+    """A flag counts when typed, whatever its value; an untyped one leaves the file's value."""
+    notebook = ROOT / "configs" / "notebook.toml"
+    kept = invoke(runner, "train", "--print-config", "-c", notebook)
+    assert kept.exit_code == 0 and "\nepochs = 10\n" in kept.stdout
+    typed = invoke(runner, "train", "--print-config", "-c", notebook, "--epochs", "12")
+    assert typed.exit_code == 0 and "\nepochs = 12\n" in typed.stdout
+
+
+def test_print_config_needs_no_data(runner: CliRunner) -> None:
+    result = invoke(runner, "train", "--print-config", "--model", "lstm")
+    assert result.exit_code == 0, result.output
+    assert tomllib.loads(result.stdout)["model"]["kind"] == "lstm"
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["generate", "-o", "{}/data.csv"], "give -o {}/data.npz"),
+    (["train", "d.npz", "-o", "{}/model.npz"], "give -o {}/model.pt"),
+    (["import", "x.ts", "-o", "{}/data.zip"], "give -o {}/data.npz"),
+])
+def test_datasets_are_npz_and_checkpoints_pt(runner: CliRunner, tmp_path: Path,
+                                            argv: list[str], hint: str) -> None:
+    assert_error(invoke(runner, *(a.format(tmp_path) for a in argv)), hint.format(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the README's list of common options is the CLI's --------------------------------------
+
+
+def readme_common_options() -> dict[str, set[str]]:
+    """The README's "Common options" table: option -> the commands it lists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Common options", 1)[1].split("\n#", 1)[0]
+    table: dict[str, set[str]] = {}
+    for row in re.findall(r"^\| `([^`]+)`[^|]*\| ([^|]+) \|", section, re.M):
+        option = re.search(r"--[a-z][a-z-]*", row[0]).group(0)  # type: ignore[union-attr]
+        listed = {c.strip() for c in row[1].split(",")}
+        if "plot *" in listed:
+            listed.remove("plot *")
+            listed |= {c for c in COMMANDS if c.startswith("plot ")}
+        if "all" in listed:
+            listed = set(COMMANDS)
+        table[option] = listed
+    return table
+
+
+def test_readme_common_options_are_the_cli_s() -> None:
+    table = readme_common_options()
+    assert {"--output", "--json", "--quiet", "--config", "--seed", "--device",
+            "--threads"} <= set(table)
+    for option, listed in table.items():
+        having = {c for c in COMMANDS if option in options(c)}
+        assert listed == having, (option, sorted(listed ^ having))
+
+
+def test_readme_documents_every_config_key() -> None:
+    """Each key a config file may hold is a row of the README's "Config keys" tables."""
+    from sinecli.generate import SCALARS
+    from sinecli.models import FAMILIES
+    from sinecli.train import TrainConfig
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Config keys", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?", section, re.M))
+    documented = {key for row in rows for key in row if key}
+    model_keys = {f.name for fam in FAMILIES.values() for f in dataclasses.fields(fam.config)}
+    keys = {*SCALARS, "classes", *(f.name for f in dataclasses.fields(TrainConfig)),
+            *(model_keys - {"seq_len", "num_classes", "channels"})}
+    assert keys - documented == set()
