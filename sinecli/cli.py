@@ -226,7 +226,8 @@ _USER_ERRNOS = {errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.EROFS, errn
 app = typer.Typer(
     cls=_Group,
     name="sinecli",
-    help="Train and judge recurrent-network classifiers of noisy sine waves.",
+    help="Train and judge classifiers of time series; datasets (.npz) and checkpoints (.pt) "
+    "pass between the commands on disk.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
