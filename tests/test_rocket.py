@@ -150,6 +150,20 @@ def test_count_above_in_blocks_counts_every_value(monkeypatch: pytest.MonkeyPatc
     assert torch.equal(count_above(values, edges), want.float())
 
 
+@pytest.mark.parametrize(("kernel_block", "count_block"), [(1, 1), (2000, 300)])
+def test_blocks_of_time_steps_compute_the_same_features(monkeypatch: pytest.MonkeyPatch,
+                                                         kernel_block: int,
+                                                         count_block: int) -> None:
+    # one time step at a time, and blocks that split both halves' spans of steps
+    model, _ = fitted()
+    x, lengths = ragged(9, 2, 5, 70, seed=14)
+    xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
+    whole = model.features(xt, lt)
+    monkeypatch.setattr(rocket, "KERNEL_BLOCK", kernel_block)
+    monkeypatch.setattr(rocket, "COUNT_BLOCK", count_block)
+    assert torch.equal(model.features(xt, lt), whole)
+
+
 def test_threads_compute_the_same_features() -> None:
     model, _ = fitted()
     x, lengths = ragged(9, 2, 5, 70, seed=13)
@@ -157,6 +171,7 @@ def test_threads_compute_the_same_features() -> None:
     one = model.features(xt, lt)  # one thread (the fixture's)
     torch.set_num_threads(2)  # the dilations on a pool of 2, each on one thread
     assert torch.equal(model.features(xt, lt), one)
+    assert torch.equal(fitted()[0].biases, model.biases)
     assert torch.get_num_threads() == 2  # left as it was
 
 

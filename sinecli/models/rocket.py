@@ -60,13 +60,14 @@ import contextlib
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from sinecli.errors import SinecliError
 from sinecli.models.base import Scaled, as_3d, check_data_fields, check_size
@@ -89,6 +90,13 @@ INV_TEMPERATURE_RANGE = (1e-3, 1e4)
 CHUNK_ELEMENTS = 1 << 25
 #: Float elements of one block of comparisons in `count_above` (1 MB, a core's L2 cache).
 COUNT_BLOCK = 1 << 18
+#: Kernel outputs (time steps x channels x 84 x batch) computed at once in `transform`.
+KERNEL_BLOCK = 1 << 20
+#: Below this many multiply-adds in the head's Gram matrix, numpy's BLAS (OpenBLAS, whose
+#: idle threads spin) runs on one thread: for the sine data's 300 x 9996 features on 2 cores,
+#: the head took 52-165 ms (median of 9, light to heavy load from other processes) on 2 BLAS
+#: threads and 64 ms on one. Larger problems, seconds on one core, use every thread.
+SMALL_GRAM = 1 << 33
 
 
 @dataclass(frozen=True)
@@ -190,38 +198,41 @@ def channel_subsets(channels: int, slots: int, rng: np.random.Generator) -> np.n
 
 # --- the convolutions ------------------------------------------------------------------------
 
-def _taps(x: torch.Tensor, dilation: int, time_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """x with time along `time_dim` (0: (T, C, B); 2: (B, C, T)) -> (A, G): A, shaped as x, =
-    -(sum of the 9 dilated taps), G (x with a tap axis of 9 at dim 2) = 3 * each tap, with
-    zeros outside the row ("same" padding); a kernel's output is A + the G of its three
-    2-taps (-1 + 3 = 2)."""
-    t = x.shape[time_dim]
-    pad = (KERNEL_SIZE // 2) * dilation
-    shape = list(x.shape)
-    shape[time_dim] += 2 * pad
-    xp = x.new_zeros(shape)
-    xp.narrow(time_dim, pad, t).copy_(x)
-    taps = [xp.narrow(time_dim, j * dilation, t) for j in range(KERNEL_SIZE)]
+def _taps(taps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 9 dilated taps of a row (each shaped S, in order) -> (A, G): A (S) = -(their sum),
+    G (S with an axis of 9 inserted at dim 2) = 3 * each tap; a kernel's output is A + the G
+    of its three 2-taps (-1 + 3 = 2)."""
     a = taps[0].clone()
     for tap in taps[1:]:  # a fixed order of additions: the same bits for any shape
         a += tap
     return a.neg_(), torch.stack(taps, dim=2).mul_(3.0)
 
 
-def kernel_outputs(xt: torch.Tensor, dilation: int) -> torch.Tensor:
-    """xt (T, C, B), time-major -> (T, C, 84, B): each kernel's output on each channel, the
-    kernels in `KERNEL_TAPS` order, each value ((A + G[i]) + G[j]) + G[k] for taps i < j < k.
+def pad_time(xt: torch.Tensor, dilation: int) -> torch.Tensor:
+    """xt (T, C, B), time-major -> (T + 8 * dilation, C, B): zeros on both ends ("same"
+    padding for 9 taps)."""
+    pad = (KERNEL_SIZE // 2) * dilation
+    xp = xt.new_zeros(xt.shape[0] + 2 * pad, *xt.shape[1:])
+    xp[pad: pad + xt.shape[0]] = xt
+    return xp
+
+
+def kernel_outputs(xp: torch.Tensor, dilation: int, lo: int, hi: int) -> torch.Tensor:
+    """xp (T + 8 * dilation, C, B), time-major and padded by `pad_time` -> (hi - lo, C, 84,
+    B): each kernel's output on each channel at the time steps [lo, hi), the kernels in
+    `KERNEL_TAPS` order, each value ((A + G[i]) + G[j]) + G[k] for taps i < j < k.
     Time-major, every tap is a contiguous block, and every operation below runs along the
     batch, the longest contiguous axis."""
-    t, c, b = xt.shape
-    a, g = _taps(xt, dilation, 0)  # (T, C, B), (T, C, 9, B)
-    first = g + a[:, :, None]  # (T, C, 9, B): A + G[i]
-    pairs = xt.new_empty(t, c, 36, b)  # A + G[i] + G[j], pairs ordered by j then i
+    _, c, b = xp.shape
+    t = hi - lo
+    a, g = _taps([xp[lo + j * dilation: hi + j * dilation] for j in range(KERNEL_SIZE)])
+    first = g + a[:, :, None]  # (t, C, 9, B): A + G[i]
+    pairs = xp.new_empty(t, c, 36, b)  # A + G[i] + G[j], pairs ordered by j then i
     at = 0
     for j in range(1, KERNEL_SIZE):
         torch.add(first[:, :, :j], g[:, :, j: j + 1], out=pairs[:, :, at: at + j])
         at += j
-    out = xt.new_empty(t, c, NUM_KERNELS, b)
+    out = xp.new_empty(t, c, NUM_KERNELS, b)
     at = 0
     for k in range(2, KERNEL_SIZE):  # the kernels whose last 2-tap is k: every pair below k
         n = k * (k - 1) // 2
@@ -259,9 +270,10 @@ def _positions(lengths: torch.Tensor, width: int, dilation: int
     return full, inner
 
 
-def count_above(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+def count_above(values: torch.Tensor, edges: torch.Tensor,
+                total: torch.Tensor | None = None) -> torch.Tensor:
     """(T, K, B) values and (K, n) edges -> (K, n, B): how many of values[:, k, b] exceed
-    edges[k, j], as exact whole floats (T < 2**24).
+    edges[k, j], as exact whole floats (below 2**24), added to `total` when given.
 
     In blocks of about `COUNT_BLOCK` elements (a core's cache): the comparisons of a block
     of time steps are written as floats 1.0 / 0.0 (torch vectorises a float comparison into
@@ -269,47 +281,65 @@ def count_above(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     (every partial sum is a whole number below 2**24, so exact in any order)."""
     t, k, b = values.shape
     n = edges.shape[1]
+    if total is None:
+        total = values.new_zeros(k, n, b)
     cols = max(1, min(b, COUNT_BLOCK // (k * n)))
     rows = max(1, min(t, COUNT_BLOCK // (k * n * cols)))
     ones = values.new_ones(1, rows)
     e = edges[None, :, :, None]  # (1, K, n, 1)
-    out = values.new_empty(k, n, b)
     above = values.new_empty(rows, k, n, cols)
     for lo in range(0, b, cols):
         v = values[:, :, None, lo: lo + cols]  # (T, K, 1, m)
         m = v.shape[-1]
-        total = values.new_zeros(1, k * n * m)
+        acc = total if m == b else values.new_zeros(k, n, m)
         for s in range(0, t, rows):
             block = v[s: s + rows]
             r = block.shape[0]
             part = above[:r, :, :, :m] if m == cols else values.new_empty(r, k, n, m)
             torch.gt(block, e, out=part)
-            total.addmm_(ones[:, :r], part.reshape(r, -1))
-        out[:, :, lo: lo + m] = total.view(k, n, m)
-    return out
+            acc.view(1, -1).addmm_(ones[:, :r], part.reshape(r, -1))
+        if m != b:
+            total[:, :, lo: lo + m] += acc
+    return total
 
 
 def dilation_features(xt: torch.Tensor, lengths: torch.Tensor, dilation: int, slot: int,
                       mask: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """The PPV features (B, 84 * n) of one (dilation, slot) pair, ordered by kernel then bias,
     on a scaled, zero-padded, time-major batch xt (T, C, B) of `lengths` (B,) <= T; `mask`
-    (84, C) the kernels' channels, `edges` (84, n) their biases. Each half of the kernels
-    (inner, full) reads only the time steps where some sequence counts; the others inside
-    that span read -inf, which exceeds no bias."""
-    width, _, b = xt.shape
+    (84, C) the kernels' channels, `edges` (84, n) their biases.
+
+    The kernel outputs are computed and counted a block of time steps at a time (about
+    `KERNEL_BLOCK` values: in cache, never the whole (T, 84, B) array). Each half of the
+    kernels (inner, full) reads only the time steps where some sequence counts; the others
+    inside that span read -inf, which exceeds no bias."""
+    width, c, b = xt.shape
     n = edges.shape[1]
-    conv = combine_channels(kernel_outputs(xt, dilation), mask)  # (T, 84, B)
+    xp = pad_time(xt, dilation)
     full, inner = _positions(lengths, width, dilation)
     first = _inner_first(slot)
-    ppv = xt.new_empty(NUM_KERNELS, n, b)
+    halves = []  # (first kernel, counted (T, B), first step, end step, counts (42, n, B))
     for start, counted in ((first, inner), (1 - first, full)):
         steps = counted.any(1).nonzero()
-        lo, hi = int(steps[0]), int(steps[-1]) + 1
-        values, counted = conv[lo: hi, start::2], counted[lo: hi]  # (S, 42, B), (S, B)
-        if not bool(counted.all()):
-            values = values.masked_fill(~counted[:, None, :], -math.inf)
-        valid = counted.sum(0, dtype=torch.int64).to(xt.dtype)  # (B,)
-        ppv[start::2] = count_above(values, edges[start::2]) / valid
+        halves.append((start, counted, int(steps[0]), int(steps[-1]) + 1,
+                       xt.new_zeros(NUM_KERNELS // 2, n, b)))
+    lo = min(half[2] for half in halves)
+    hi = max(half[3] for half in halves)
+    rows = max(1, KERNEL_BLOCK // (c * NUM_KERNELS * b))
+    for s in range(lo, hi, rows):
+        e = min(s + rows, hi)
+        conv = combine_channels(kernel_outputs(xp, dilation, s, e), mask)  # (e - s, 84, B)
+        for start, counted, first_step, end_step, total in halves:
+            a, z = max(s, first_step), min(e, end_step)
+            if a >= z:
+                continue
+            values, here = conv[a - s: z - s, start::2], counted[a: z]  # (S, 42, B), (S, B)
+            if not bool(here.all()):
+                values = values.masked_fill(~here[:, None, :], -math.inf)
+            count_above(values, edges[start::2], total)
+    ppv = xt.new_empty(NUM_KERNELS, n, b)
+    for start, counted, _, _, total in halves:
+        ppv[start::2] = total / counted.sum(0, dtype=torch.int64).to(xt.dtype)
     return ppv.permute(2, 0, 1).reshape(b, NUM_KERNELS * n)
 
 
@@ -336,6 +366,22 @@ def cpu_workers(device: torch.device) -> Iterator[ThreadPoolExecutor | None]:
         torch.set_num_threads(threads)
 
 
+def run_jobs(pool: ThreadPoolExecutor | None, run: Callable[..., None],
+             jobs: Sequence[tuple[int, ...]]) -> None:
+    """run(*job) for each job, in order without a pool, else on the pool's threads."""
+    if pool is None or len(jobs) < 2:
+        for job in jobs:
+            run(*job)
+        return
+    futures = [pool.submit(run, *job) for job in jobs]
+    try:
+        for future in futures:
+            future.result()  # re-raises a worker's exception here
+    finally:  # on an error or Ctrl-C, jobs not yet started never start
+        for future in futures:
+            future.cancel()
+
+
 def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
               counts: torch.Tensor, masks: torch.Tensor, biases: torch.Tensor,
               pool: ThreadPoolExecutor | None = None) -> torch.Tensor:
@@ -357,18 +403,8 @@ def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
         edges = biases[lo: hi].view(NUM_KERNELS, -1)
         out[:, lo: hi] = dilation_features(xt, lengths, d, slot, masks[slot], edges)
 
-    if pool is None or len(jobs) < 2:
-        for job in jobs:
-            run(*job)
-        return out
     jobs.sort(key=lambda job: job[2] - job[3] - 2 * NUM_KERNELS)  # ~ cost: features + conv
-    futures = [pool.submit(run, *job) for job in jobs]
-    try:
-        for future in futures:
-            future.result()  # re-raises a worker's exception here
-    finally:  # on an error or Ctrl-C, dilations not yet started never start
-        for future in futures:
-            future.cancel()
+    run_jobs(pool, run, jobs)
     return out
 
 
@@ -458,19 +494,28 @@ def fit_biases(model: MiniRocketClassifier, x: torch.Tensor, lengths: torch.Tens
                rng: np.random.Generator) -> None:
     """Fill `model.biases`: for each (dilation, kernel) pair, the quantiles at its levels of
     the pair's output on one training sequence drawn at random (over that sequence's own
-    positions, "same" padding), linearly interpolated as numpy.quantile does."""
+    positions, "same" padding), linearly interpolated as numpy.quantile does. The sequences
+    are drawn dilation by dilation in order, then the dilations computed as in `transform`."""
     levels = quantile_levels(model.biases.numel())
     biases = np.zeros(model.biases.numel(), dtype=np.float64)
     rows = torch.arange(NUM_KERNELS, device=x.device)
     taps = torch.tensor(KERNEL_TAPS, device=x.device)  # (84, 3)
+    jobs = []
     at = 0
     for slot, (d, n) in enumerate(zip(model.dilations.tolist(), model.counts.tolist(),
                                       strict=True)):
-        if n == 0:
-            continue
-        pick = torch.from_numpy(rng.integers(0, len(x), size=NUM_KERNELS)).to(x.device)
+        if n > 0:
+            jobs.append((slot, d, at, at + NUM_KERNELS * n,
+                         *rng.integers(0, len(x), size=NUM_KERNELS).tolist()))
+        at += NUM_KERNELS * n
+
+    def run(slot: int, d: int, lo_at: int, hi_at: int, *picked: int) -> None:
+        pick = torch.tensor(picked, device=x.device)
         own = lengths[pick]  # (84,)
-        a, g = _taps(x[pick, :, : int(own.max())], d, 2)  # kernel k reads sequence pick[k]
+        pad = (KERNEL_SIZE // 2) * d
+        xp = F.pad(x[pick, :, : int(own.max())], (pad, pad))  # kernel k reads sequence pick[k]
+        t = xp.shape[-1] - 2 * pad
+        a, g = _taps([xp[..., j * d: j * d + t] for j in range(KERNEL_SIZE)])
         # the same additions, in the same order, as kernel_outputs and combine_channels
         per_channel = ((g[rows, :, taps[:, 0]] + a) + g[rows, :, taps[:, 1]]) \
             + g[rows, :, taps[:, 2]]  # (84, C, W)
@@ -481,15 +526,16 @@ def fit_biases(model: MiniRocketClassifier, x: torch.Tensor, lengths: torch.Tens
         width = conv.shape[-1]
         valid = torch.arange(width, device=conv.device)[None, :] < own[:, None]
         ordered = torch.sort(conv.masked_fill(~valid, math.inf).double(), dim=1).values
-        q = torch.from_numpy(levels[at: at + NUM_KERNELS * n].reshape(NUM_KERNELS, n)
-                             ).to(x.device)
+        q = torch.from_numpy(levels[lo_at: hi_at].reshape(NUM_KERNELS, -1)).to(x.device)
         pos = q * (own[:, None] - 1).double()  # (84, n) fractional ranks
         lo = pos.floor().long()
         hi = torch.minimum(lo + 1, own[:, None] - 1)
         frac = pos - lo.double()
         low, high = ordered.gather(1, lo), ordered.gather(1, hi)
-        biases[at: at + NUM_KERNELS * n] = (low + frac * (high - low)).reshape(-1).cpu().numpy()
-        at += NUM_KERNELS * n
+        biases[lo_at: hi_at] = (low + frac * (high - low)).reshape(-1).cpu().numpy()
+
+    with cpu_workers(x.device) as pool:
+        run_jobs(pool, run, jobs)
     model.biases.copy_(torch.from_numpy(biases))
 
 
@@ -539,7 +585,19 @@ def fit_head(features: np.ndarray, y: np.ndarray, num_classes: int,
     """Ridge regression of +-1 class indicators on the standardised features, with exact
     leave-one-out decision values for every alpha (one eigendecomposition, of the N x N Gram
     matrix or the F x F covariance, whichever is smaller), a temperature fitted to them, and
-    the alpha whose calibrated leave-one-out log loss is least."""
+    the alpha whose calibrated leave-one-out log loss is least. Below `SMALL_GRAM`
+    multiply-adds in that matrix, numpy's BLAS runs on one thread (see there)."""
+    n, f = np.shape(features)
+    if min(n, f) ** 2 * max(n, f) >= SMALL_GRAM:
+        return _fit_head(features, y, num_classes, alphas)
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_head(features, y, num_classes, alphas)
+
+
+def _fit_head(features: np.ndarray, y: np.ndarray, num_classes: int,
+              alphas: tuple[float, ...]) -> RidgeHead:
     z = np.asarray(features, dtype=np.float64)
     n, f = z.shape
     mean = z.mean(axis=0)
