@@ -92,6 +92,9 @@ CHUNK_ELEMENTS = 1 << 25
 COUNT_BLOCK = 1 << 18
 #: Kernel outputs (time steps x channels x 84 x batch) computed at once in `transform`.
 KERNEL_BLOCK = 1 << 20
+#: Points (sequences x time steps x channels) from which a batch's dilations run on a pool
+#: of threads (see `cpu_workers`).
+POOL_POINTS = 1 << 14
 #: Below this many multiply-adds in the head's Gram matrix, numpy's BLAS (OpenBLAS, whose
 #: idle threads spin) runs on one thread: for the sine data's 300 x 9996 features on 2 cores,
 #: the head took 52-165 ms (median of 9, light to heavy load from other processes) on 2 BLAS
@@ -344,18 +347,22 @@ def dilation_features(xt: torch.Tensor, lengths: torch.Tensor, dilation: int, sl
 
 
 @contextlib.contextmanager
-def cpu_workers(device: torch.device) -> Iterator[ThreadPoolExecutor | None]:
+def cpu_workers(device: torch.device, points: int) -> Iterator[ThreadPoolExecutor | None]:
     """A pool of torch's intra-op thread count of workers, each running torch on one thread,
-    for the dilations of `transform` on a CPU (None on another device or with one thread).
+    for the dilations of a batch of `points` (sequences x time steps x channels) on a CPU;
+    None on another device, with one thread, or below `POOL_POINTS`.
 
     The ops of one dilation are small (tens of microseconds): split among intra-op threads,
     each ends in a barrier, which on a busy machine waits for a descheduled thread; whole
     dilations on their own threads meet once per batch. On 2 cores with a load average of 4
     from other processes, the sine data's 300 training sequences took (median of 10) 0.13 s
-    with this pool, 0.11 s on one thread and 1.3 s on 2 intra-op threads; with idle cores,
-    the pool's threads run at once."""
+    with this pool, 0.11 s on one thread and 1.3 s on 2 intra-op threads; on idle cores,
+    the pool's threads run at once (OSULeaf's 242 test sequences: 0.42 s, against 1.0 s on
+    one thread). Small batches, whose ops are below torch's grain and so run on one thread
+    anyway, are faster without the pool's handoffs: one OSULeaf sequence (427 points) took
+    11 ms without, 22 ms with; 16 sequences 45 and 52 ms; 64 sequences 118 and 108 ms."""
     threads = torch.get_num_threads()
-    if device.type != "cpu" or threads < 2:
+    if device.type != "cpu" or threads < 2 or points < POOL_POINTS:
         yield None
         return
     try:
@@ -465,7 +472,7 @@ class MiniRocketClassifier(Scaled):
             lengths = lengths.to(device=x.device, dtype=torch.int64).clamp(1, max(t, 1))
         x = self.normalise(x, lengths)
         order = torch.argsort(lengths, stable=True)
-        with cpu_workers(x.device) as pool:
+        with cpu_workers(x.device, b * c * t) as pool:
             workers = 1 if pool is None else torch.get_num_threads()
             per_row = t * (c * 160 + 128) * workers  # scratch elements per sequence
             step = max(1, CHUNK_ELEMENTS // max(per_row, 1))
@@ -534,7 +541,7 @@ def fit_biases(model: MiniRocketClassifier, x: torch.Tensor, lengths: torch.Tens
         low, high = ordered.gather(1, lo), ordered.gather(1, hi)
         biases[lo_at: hi_at] = (low + frac * (high - low)).reshape(-1).cpu().numpy()
 
-    with cpu_workers(x.device) as pool:
+    with cpu_workers(x.device, NUM_KERNELS * x.shape[1] * x.shape[2]) as pool:
         run_jobs(pool, run, jobs)
     model.biases.copy_(torch.from_numpy(biases))
 
