@@ -174,6 +174,9 @@ def test_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch) -> N
     assert torch.equal(model.features(xt, lt), one)
     assert torch.equal(fitted()[0].biases, model.biases)
     assert torch.get_num_threads() == 2  # left as it was
+    monkeypatch.setattr(rocket, "POOL_POINTS", 1 << 40)  # no pool: the caller's thread alone
+    assert torch.equal(model.features(xt, lt), one)
+    assert torch.get_num_threads() == 2
 
 
 def test_biases_are_quantiles_of_a_training_output() -> None:
