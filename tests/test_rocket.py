@@ -174,6 +174,10 @@ def test_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch) -> N
     assert torch.equal(model.features(xt, lt), one)
     assert torch.equal(fitted()[0].biases, model.biases)
     assert torch.get_num_threads() == 2  # left as it was
+    with torch.inference_mode():  # the workers write into the caller's inference tensors
+        assert torch.equal(model(xt, lt), model.head(one))
+    with torch.no_grad():
+        assert torch.equal(model.features(xt, lt), one)
     monkeypatch.setattr(rocket, "POOL_POINTS", 1 << 40)  # no pool: the caller's thread alone
     assert torch.equal(model.features(xt, lt), one)
     assert torch.get_num_threads() == 2

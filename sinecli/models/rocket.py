@@ -398,12 +398,20 @@ def cpu_workers(device: torch.device, points: int) -> Iterator[ThreadPoolExecuto
 
 def run_jobs(pool: ThreadPoolExecutor | None, run: Callable[..., None],
              jobs: Sequence[tuple[int, ...]]) -> None:
-    """run(*job) for each job, in order without a pool, else on the pool's threads."""
+    """run(*job) for each job, in order without a pool, else on the pool's threads, each
+    under the caller's inference and grad modes (torch keeps them per thread: a worker
+    outside the caller's inference mode may not write into its inference tensors)."""
     if pool is None or len(jobs) < 2:
         for job in jobs:
             run(*job)
         return
-    futures = [pool.submit(run, *job) for job in jobs]
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+    def in_callers_modes(*job: int) -> None:
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            run(*job)
+
+    futures = [pool.submit(in_callers_modes, *job) for job in jobs]
     try:
         for future in futures:
             future.result()  # re-raises a worker's exception here
