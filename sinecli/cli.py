@@ -32,6 +32,7 @@ from sinecli.errors import BrokenStdout, Interrupted, SinecliError, Terminated
 from sinecli.names import (
     DEFAULTS,
     LOSSES,
+    RECURRENT_DEFAULTS,
     SCORES,
     Kind,
     LrSchedule,
@@ -518,21 +519,21 @@ def train(
     hidden: Annotated[
         int, typer.Option(help="Hidden units per layer (recurrent kinds).",
                           rich_help_panel=_MODEL_PANEL)
-    ] = _MODEL["hidden"],
+    ] = RECURRENT_DEFAULTS["hidden"],
     layers: Annotated[
         int, typer.Option(help="Stacked recurrent layers.", rich_help_panel=_MODEL_PANEL)
-    ] = _MODEL["layers"],
+    ] = RECURRENT_DEFAULTS["layers"],
     bidirectional: Annotated[
         bool, typer.Option("--bidirectional/--unidirectional", help="Read both ways.",
                            rich_help_panel=_MODEL_PANEL)
-    ] = _MODEL["bidirectional"],
+    ] = RECURRENT_DEFAULTS["bidirectional"],
     dropout: Annotated[
         float, typer.Option(help="Dropout between layers.", rich_help_panel=_MODEL_PANEL)
-    ] = _MODEL["dropout"],
+    ] = RECURRENT_DEFAULTS["dropout"],
     patch: Annotated[
         int, typer.Option(help="Consecutive points read per recurrent step.",
                           rich_help_panel=_MODEL_PANEL)
-    ] = _MODEL["patch"],
+    ] = RECURRENT_DEFAULTS["patch"],
     epochs: Annotated[
         int, typer.Option(help="Epochs to train (in all, with --resume).",
                           rich_help_panel=_OPTIM)

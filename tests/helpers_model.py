@@ -38,7 +38,7 @@ def make_workspace(folder: Path) -> dict[str, Path]:
     dataset.save(paths["renamed"],
                  dataclasses.replace(test, class_names=["x", "y", "z"]))
     paths["model"] = folder / "model.pt"
-    train(paths["train"], paths["model"], None, {"hidden": 8},
+    train(paths["train"], paths["model"], None, {"kind": "gru", "hidden": 8},
           {"epochs": 2, "batch_size": 8, "val_fraction": 0.0, "seed": 0},
           device_spec="cpu", quiet=True)
     return paths

@@ -95,6 +95,6 @@ def test_a_fixed_length_model_refuses_another_length_naming_both(
     assert "16 points" in result.stderr and "reads exactly 20" in result.stderr
     # a recurrent model reads any length
     gru = tmp_path / "gru.pt"
-    assert_exit(invoke(runner, "train", train, "-o", gru, "--epochs", "1", "--hidden", "4",
-                       "-q"), 0)
+    assert_exit(invoke(runner, "train", train, "-o", gru, "--epochs", "1", "--model", "gru",
+                       "--hidden", "4", "-q"), 0)
     assert_exit(invoke(runner, "evaluate", gru, short, "--json"), 0)

@@ -71,7 +71,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     dataset.save(paths["long"], dataclasses.replace(
         make_dataset(spec), class_names=["short", LONG_NAME, "third"]))
     paths["val"] = folder / "val.pt"
-    train(paths["train"], paths["val"], None, {"hidden": 8},
+    train(paths["train"], paths["val"], None, {"kind": "gru", "hidden": 8},
           {"epochs": 3, "batch_size": 8, "val_fraction": 0.25, "seed": 0},
           device_spec="cpu", quiet=True)
     return paths

@@ -26,7 +26,8 @@ CLASSES = (ClassSpec("fast", frequency=4.0), ClassSpec("tall", amplitude=2.0, fr
            ClassSpec("slow", frequency=1.0))
 OTHER_CLASSES = (ClassSpec("up", frequency=2.0, phase=1.0), ClassSpec("down", amplitude=0.5),
                  ClassSpec("flat", amplitude=0.1, frequency=6.0))
-TINY = ["--hidden", "4", "--epochs", "2", "--batch-size", "8", "-q", "--device", "cpu"]
+TINY = ["--model", "gru",
+        "--hidden", "4", "--epochs", "2", "--batch-size", "8", "-q", "--device", "cpu"]
 SIZE = ["--width", "4", "--height", "3", "--dpi", "40"]  # 160 x 120 pixels
 
 
@@ -68,6 +69,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     config = root / "steps.toml"
     config.write_text("[train]\nlog_every = 2\nepochs = 1\nval_fraction = 0.0\n")
     assert_exit(invoke(runner, "train", f["data"], "-o", f["steps"], "-c", config,
+                       "--model", "gru",
                        "--hidden", "4", "--batch-size", "2", "-q", "--device", "cpu"), 0)
     return f
 

@@ -32,7 +32,7 @@ from sinecli.train import TrainConfig, fit
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 #: A fast run: 2 epochs of a 4-unit GRU on 30 sequences, on the CPU.
-FAST = ["--hidden", "4", "--epochs", "2", "--batch-size", "8", "--device", "cpu"]
+FAST = ["--model", "gru", "--hidden", "4", "--epochs", "2", "--batch-size", "8", "--device", "cpu"]
 HISTORY_KEYS = {"epoch", "train_loss", "val_loss", "val_accuracy", "seconds"}
 
 
@@ -194,7 +194,8 @@ def test_patch_flag_sets_the_steps_the_model_reads(
     runner: CliRunner, data: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "m.pt"
-    result = invoke(runner, "train", data, "-o", out, "--patch", "5", "--hidden", "4",
+    result = invoke(runner, "train", data, "-o", out, "--patch", "5", "--model", "gru",
+                                                                      "--hidden", "4",
                     "--epochs", "1", "-q")
     assert_exit(result, 0)
     model = checkpoint.load(out).model()
@@ -204,7 +205,8 @@ def test_patch_flag_sets_the_steps_the_model_reads(
 
 # --- resume -------------------------------------------------------------------------------------
 
-RESUMABLE_RUN = ["--hidden", "4", "--layers", "2", "--dropout", "0.2", "--batch-size", "8",
+RESUMABLE_RUN = ["--model", "gru",
+                 "--hidden", "4", "--layers", "2", "--dropout", "0.2", "--batch-size", "8",
                  "--deterministic", "--device", "cpu", "--seed", "2", "-q"]
 
 
@@ -258,7 +260,7 @@ def test_resume_cannot_stretch_a_cosine_schedule(
     """Under the default cosine schedule --epochs sets the curve, so changing it is refused."""
     assert DEFAULT_SCHEDULE == "cosine"
     out = tmp_path / "model.pt"
-    args = ["--hidden", "4", "--batch-size", "8", "-q"]
+    args = ["--model", "gru", "--hidden", "4", "--batch-size", "8", "-q"]
     assert_exit(invoke(runner, "train", data, "-o", out, "--epochs", "2", *args), 0)
     before = out.read_bytes()
     result = invoke(runner, "train", data, "-o", out, "--resume", out, "--epochs", "4", *args)
@@ -368,7 +370,7 @@ def two_epochs(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("other.npz", ["--epochs", "4"], "other data"),
         ("data.npz", ["--epochs", "4", "--lr", "0.1"], "lr"),
         ("data.npz", ["--epochs", "4", "--optimizer", "sgd"], "optimizer"),
-        ("data.npz", ["--epochs", "4", "--hidden", "8"], "hidden"),
+        ("data.npz", ["--epochs", "4", "--model", "gru", "--hidden", "8"], "hidden"),
         ("data.npz", ["--epochs", "2"], "already trained 2 epochs"),
         ("data.npz", [], "already trained 2 epochs"),  # the checkpoint's own --epochs
     ],
@@ -392,7 +394,8 @@ def test_resume_may_extend_epochs_and_patience(
 ) -> None:
     out = tmp_path / "more.pt"
     result = invoke(runner, "train", data, "-o", out, "--resume", two_epochs, "--epochs", "3",
-                    "--patience", "5", "--hidden", "4", "--device", "cpu", "--json", "-q")
+                    "--patience", "5", "--model", "gru",
+                                       "--hidden", "4", "--device", "cpu", "--json", "-q")
     assert_exit(result, 0)
     assert json.loads(result.stdout)["epochs_run"] == 3
     p = load_raw(out)
@@ -446,7 +449,7 @@ USAGE_ERRORS = [
     ("data.npz", ["--optimizer", "rmsprop"], "rmsprop"),
     ("data.npz", ["--precision", "fp16"], "fp16"),
     ("data.npz", ["--epochs", "0"], "epochs"),
-    ("data.npz", ["--hidden", "0"], "hidden"),
+    ("data.npz", ["--model", "gru", "--hidden", "0"], "hidden"),
     ("data.npz", ["--model", "notebook", "--layers", "2"], "notebook"),
     ("data.npz", ["--model", "notebook", "--patch", "4"], "patch 1"),
     ("data.npz", ["--patch", "0"], "patch"),
@@ -463,7 +466,8 @@ def test_usage_errors(
     data_name: str, extra: list[str], fragment: str,
 ) -> None:
     out = tmp_path / "m.pt"
-    result = invoke(runner, "train", data_dir / data_name, "-o", out, "--hidden", "4",
+    result = invoke(runner, "train", data_dir / data_name, "-o", out, "--model", "gru",
+                                                                      "--hidden", "4",
                     "--epochs", "1", *extra)
     assert_exit(result, 2)
     assert fragment in error_line(result)
@@ -536,7 +540,8 @@ def printed_config(runner: CliRunner, *args: str | Path) -> dict[str, Any]:
 
 
 def test_print_config_prints_the_resolved_toml(runner: CliRunner, tmp_path: Path) -> None:
-    doc = printed_config(runner, "--hidden", "7", "--lr", "0.1", "--bidirectional")
+    doc = printed_config(runner, "--model", "gru",
+                                 "--hidden", "7", "--lr", "0.1", "--bidirectional")
     assert doc["model"]["hidden"] == 7 and doc["model"]["bidirectional"] is True
     assert doc["train"]["lr"] == 0.1
     assert set(doc["model"]) == set(MODEL_KEYS)  # seq_len / num_classes come from the data
@@ -546,7 +551,7 @@ def test_print_config_prints_the_resolved_toml(runner: CliRunner, tmp_path: Path
 def test_the_notebook_cell_reads_one_point_a_step_unless_told_otherwise(
     runner: CliRunner,
 ) -> None:
-    assert printed_config(runner)["model"]["patch"] == 4
+    assert printed_config(runner, "--model", "gru")["model"]["patch"] == 4
     assert printed_config(runner, "--model", "notebook")["model"]["patch"] == 1
 
 
@@ -567,8 +572,11 @@ def test_printed_config_reads_back_to_the_same_run(runner: CliRunner, tmp_path: 
 def test_default_toml_is_the_dataclass_defaults(runner: CliRunner) -> None:
     with open(CONFIGS / "default.toml", "rb") as fh:
         doc = tomllib.load(fh)
-    defaults = ModelConfig().to_dict()
-    assert doc["model"] == {k: defaults[k] for k in MODEL_KEYS}
+    from sinecli.commands.train import model_keys
+    from sinecli.models.rocket import RocketConfig
+
+    defaults = RocketConfig().to_dict()  # the default kind's config
+    assert doc["model"] == {k: defaults[k] for k in model_keys("rocket")}
     assert doc["train"] == TrainConfig().to_dict()
     # and running with it changes nothing
     assert printed_config(runner, "-c", CONFIGS / "default.toml") == printed_config(runner)
@@ -664,7 +672,8 @@ def test_missing_cuda_is_a_usage_error(
     runner: CliRunner, data: Path, tmp_path: Path, no_cuda: None, spec: str
 ) -> None:
     out = tmp_path / "m.pt"
-    result = invoke(runner, "train", data, "-o", out, "--hidden", "4", "--device", spec)
+    result = invoke(runner, "train", data, "-o", out, "--model", "gru",
+                                                      "--hidden", "4", "--device", spec)
     assert_exit(result, 2)
     line = error_line(result)
     assert spec in line and "available: cpu" in line
@@ -674,7 +683,8 @@ def test_missing_cuda_is_a_usage_error(
 def test_auto_without_cuda_trains_on_cpu(
     runner: CliRunner, data: Path, tmp_path: Path, no_cuda: None
 ) -> None:
-    result = invoke(runner, "train", data, "-o", tmp_path / "m.pt", "--hidden", "4",
+    result = invoke(runner, "train", data, "-o", tmp_path / "m.pt", "--model", "gru",
+                                                                    "--hidden", "4",
                     "--epochs", "1", "--device", "auto", "--json")
     assert_exit(result, 0)
     assert json.loads(result.stdout)["device"] == "cpu"
@@ -713,7 +723,8 @@ def test_trains_on_cuda_and_loads_on_cpu(
     runner: CliRunner, data: Path, tmp_path: Path, precision: str
 ) -> None:
     out = tmp_path / "m.pt"
-    result = invoke(runner, "train", data, "-o", out, "--hidden", "4", "--epochs", "1",
+    result = invoke(runner, "train", data, "-o", out, "--model", "gru",
+                                                      "--hidden", "4", "--epochs", "1",
                     "--device", "cuda", "--precision", precision, "--json", "-q")
     assert_exit(result, 0)
     assert json.loads(result.stdout)["device"] == "cuda:0"
@@ -734,7 +745,8 @@ def test_deterministic_training_on_cuda(runner: CliRunner, data: Path, tmp_path:
     either just work, reproducibly, or never surface as an internal error."""
     outs = [tmp_path / "a.pt", tmp_path / "b.pt"]
     for out in outs:
-        result = invoke(runner, "train", data, "-o", out, "--hidden", "4", "--epochs", "2",
+        result = invoke(runner, "train", data, "-o", out, "--model", "gru",
+                                                          "--hidden", "4", "--epochs", "2",
                         "--device", "cuda", "--deterministic", "-q")
         assert_exit(result, 0)
     assert states_equal(load_raw(outs[0])["state_dict"], load_raw(outs[1])["state_dict"])

@@ -128,7 +128,7 @@ def test_train_help_shows_the_default_config_and_panels(runner: CliRunner) -> No
         assert f"─ {panel} ─" in text
     flat = re.sub(r"[│\s]+", " ", text)
     for flag, value in (("--hidden", "32"), ("--epochs", "12"), ("--lr", "0.02"),
-                        ("--batch-size", "64"), ("--val-fraction", "0.2"), ("--model", "gru"),
+                        ("--batch-size", "64"), ("--val-fraction", "0.2"), ("--model", "rocket"),
                         ("--optimizer", "adam"), ("--lr-schedule", "cosine"),
                         ("--precision", "fp32")):
         assert re.search(re.escape(flag) + r" .*?\[default: " + re.escape(value) + r"\]",
@@ -138,15 +138,18 @@ def test_train_help_shows_the_default_config_and_panels(runner: CliRunner) -> No
 def test_the_documented_defaults_are_the_code_s() -> None:
     """sinecli.names.DEFAULTS (what --help shows) = configs/default.toml = the dataclasses."""
     from sinecli.generate import GenerateSpec
-    from sinecli.models import ModelConfig
+    from sinecli.models import FAMILIES, ModelConfig
     from sinecli.train import TrainConfig
 
     with open(ROOT / "configs" / "default.toml", "rb") as fh:
         preset = tomllib.load(fh)
     assert names.DEFAULTS["model"] == preset["model"]
     assert names.DEFAULTS["train"] == preset["train"]
-    model = ModelConfig().to_dict()
+    default_kind = FAMILIES[names.DEFAULTS["model"]["kind"]].config()
+    model = default_kind.to_dict()
     assert names.DEFAULTS["model"] == {k: model[k] for k in names.DEFAULTS["model"]}
+    recurrent = ModelConfig().to_dict()
+    assert {k: recurrent[k] for k in names.RECURRENT_DEFAULTS} == names.RECURRENT_DEFAULTS
     assert names.DEFAULTS["train"] == TrainConfig().to_dict()
     spec = GenerateSpec().to_dict()
     assert names.DEFAULTS["generate"] == {k: v for k, v in spec.items() if k != "classes"}
@@ -225,7 +228,7 @@ def test_usage_errors_are_one_line(runner: CliRunner, argv: list[str],
 @pytest.mark.parametrize(("table", "fragments"), [
     ("[train]\nepoch = 3\n", ["[train]: unknown key 'epoch' (did you mean 'epochs'?)"]),
     ("[model]\nkind = \"gur\"\n", ["kind must be one of", "(did you mean 'gru'?)"]),
-    ("[model]\nhiden = 8\n", ["unknown key 'hiden'", "(did you mean 'hidden'?)"]),
+    ("[model]\nkind = \"gru\"\nhiden = 8\n", ["unknown key 'hiden'", "(did you mean 'hidden'?)"]),
     ("[trian]\nepochs = 3\n", ["'trian'", "(did you mean 'train'?)"]),
 ])
 def test_config_typos_suggest_the_name(runner: CliRunner, tmp_path: Path, table: str,
@@ -240,7 +243,7 @@ def test_a_flag_value_names_the_flag_a_file_value_the_file(runner: CliRunner,
                                                            tmp_path: Path) -> None:
     assert_error(invoke(runner, "train", "--print-config", "--val-fraction", "1.5"),
                  "sinecli: error: --val-fraction must be in [0, 1), got 1.5")
-    assert_error(invoke(runner, "train", "--print-config", "--hidden", "0"),
+    assert_error(invoke(runner, "train", "--print-config", "--model", "gru", "--hidden", "0"),
                  "sinecli: error: --hidden must be in [1, ")
     cfg = tmp_path / "c.toml"
     cfg.write_text("[train]\nval_fraction = 1.5\n")

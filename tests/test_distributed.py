@@ -44,7 +44,8 @@ pytestmark = [pytest.mark.usefixtures("torch_globals"),
 EPOCHS = 10
 #: ~0.1 s an epoch in 2 processes on 2 cores: after the first checkpoint there is ample time
 #: for the SIGINT to land mid-run.
-TRAIN = ["--hidden", "12", "--epochs", str(EPOCHS), "--batch-size", "16", "--checkpoint-every",
+TRAIN = ["--model", "gru",
+         "--hidden", "12", "--epochs", str(EPOCHS), "--batch-size", "16", "--checkpoint-every",
          "1", "--seed", "3", "--device", "cpu"]
 #: 2 ranks against 1 process: the same steps, sums in another order. Measured differences
 #: are ~1e-6 after 10 epochs (330 Adam steps); the bound leaves room for other BLAS builds.
@@ -282,7 +283,8 @@ def test_one_process_imports_no_launcher(tmp_path: Path) -> None:
     probe = (
         "import sys, torch.distributed as dist\n"
         "from sinecli.cli import main\n"
-        "sys.argv = ['sinecli', 'train', sys.argv[1], '-o', sys.argv[2], '--hidden', '4',"
+        "sys.argv = ['sinecli', 'train', sys.argv[1], '-o', sys.argv[2], '--model', 'gru',"
+        " '--hidden', '4',"
         " '--epochs', '1', '--device', 'cpu', '-q']\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "heavy = [m for m in sys.modules if m.startswith(('torch.distributed.elastic',"
@@ -308,9 +310,11 @@ def test_nproc_per_node_hands_the_command_line_to_the_launcher(
 
     monkeypatch.setattr(distributed, "launch", launch)
     result = invoke(runner, "train", "d.npz", "-o", tmp_path / "m.pt", "--nproc-per-node", "2",
+                    "--model", "gru",
                     "--hidden", "4", "--unidirectional", "--json", "--dist-timeout", "9")
     assert_exit(result, 0)
-    assert seen == [(2, ["train", "d.npz", "--hidden", "4", "--unidirectional", "--dist-timeout",
+    assert seen == [(2, ["train", "d.npz", "--model", "gru",
+                                           "--hidden", "4", "--unidirectional", "--dist-timeout",
                          "9.0", "--output", str(tmp_path / "m.pt"), "--json"], 9.0)]
 
 

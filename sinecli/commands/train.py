@@ -13,12 +13,14 @@ from sinecli.atomic import check_suffix, check_writable
 from sinecli.errors import Interrupted, SinecliError
 from sinecli.models import ModelConfig
 from sinecli.models import validate as validate_model
-from sinecli.names import did_you_mean
+from sinecli.names import DEFAULTS, did_you_mean
 from sinecli.train import TrainConfig
 from sinecli.train import validate as validate_train
 
 #: Model fields that always come from the data, never from a config or flag.
 DATA_FIELDS = ("seq_len", "num_classes", "channels")
+#: Model fields set from the training config: a model's own `seed` is train's `--seed`.
+FROM_TRAIN = ("seed",)
 
 
 def model_keys(kind: str, where: str = "--model") -> tuple[str, ...]:
@@ -26,7 +28,7 @@ def model_keys(kind: str, where: str = "--model") -> tuple[str, ...]:
     from sinecli.models import family
 
     return tuple(f.name for f in dataclasses.fields(family(kind, where).config)
-                 if f.name not in DATA_FIELDS)
+                 if f.name not in DATA_FIELDS + FROM_TRAIN)
 
 
 #: The recurrent families' keys (the default model's), as `--print-config` shows them.
@@ -47,7 +49,7 @@ def resolve(
         if key in model_table:
             raise SinecliError(f"{where} [model]: {key} comes from the data and cannot be set")
     model_values = config.merge(model_table, model_flags)
-    kind = model_values.get("kind", ModelConfig.kind)
+    kind = model_values.get("kind", DEFAULTS["model"]["kind"])
     if not isinstance(kind, str):
         raise SinecliError(f"{where} [model]: kind must be a string, got {kind!r}")
     keys = model_keys(kind, "--model" if model_flags.get("kind") else f"{where} [model]")
@@ -57,8 +59,10 @@ def resolve(
                            f"{did_you_mean(unknown[0], keys)} (known: {', '.join(keys)})")
     for key, value in model_flags.items():
         if value is not None and key not in keys:
+            hint = "" if "hidden" in keys else "; for a recurrent model add --model gru"
             raise SinecliError(f"--{key.replace('_', '-')}: does not apply to model {kind} "
-                               f"(its settings: {', '.join(k for k in keys if k != 'kind')})")
+                               f"(its settings: {', '.join(k for k in keys if k != 'kind')})"
+                               f"{hint}")
     if kind == "notebook":  # the notebook's cell reads one point a step
         model_values.setdefault("patch", 1)
     model_cfg: ModelConfig = config.build(family(kind).config, model_values, f"{where} [model]")

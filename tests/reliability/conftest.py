@@ -26,7 +26,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train(paths.train, paths.model, None, {"hidden": HIDDEN},
+        train(paths.train, paths.model, None, {"kind": "gru", "hidden": HIDDEN},
               {"epochs": 2, "batch_size": 8, "val_fraction": 0.0, "lr_schedule": "constant",
                "seed": 0}, device_spec="cpu", quiet=True)
     finally:

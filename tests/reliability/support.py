@@ -28,7 +28,7 @@ PER_CLASS = 8
 POINTS = 20
 HIDDEN = 4
 #: The train flags of the session checkpoint; `--resume` must repeat them (epochs may grow).
-TRAIN_FLAGS = ["--hidden", str(HIDDEN), "--epochs", "2", "--batch-size", "8",
+TRAIN_FLAGS = ["--model", "gru", "--hidden", str(HIDDEN), "--epochs", "2", "--batch-size", "8",
                "--val-fraction", "0", "--lr-schedule", "constant", "--seed", "0",
                "--device", "cpu"]
 #: A target's contents and mtime before a command that must leave it alone.
@@ -50,7 +50,7 @@ class Workspace:
         return torch.load(self.model, map_location="cpu", weights_only=True)
 
 
-RESUME_FLAGS = [*TRAIN_FLAGS[:2], "--epochs", "3", *TRAIN_FLAGS[4:]]
+RESUME_FLAGS = [*TRAIN_FLAGS[:4], "--epochs", "3", *TRAIN_FLAGS[6:]]
 
 
 @functools.cache

@@ -130,7 +130,8 @@ def _tensors(obj: Any, prefix: str = "") -> dict[str, torch.Tensor]:
 def test_same_seed_gives_identical_checkpoint_tensors(
     runner: CliRunner, ws: Workspace, tmp_path: Path
 ) -> None:
-    flags = ["--hidden", "4", "--epochs", "2", "--batch-size", "8", "--val-fraction", "0.25",
+    flags = ["--model", "gru",
+             "--hidden", "4", "--epochs", "2", "--batch-size", "8", "--val-fraction", "0.25",
              "--device", "cpu"]
     for name, seed in (("a", 0), ("b", 0), ("other", 1)):
         result = invoke(runner, "train", ws.train, "-o", tmp_path / f"{name}.pt", *flags,

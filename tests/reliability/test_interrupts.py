@@ -34,7 +34,8 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 #: ~0.1 s per epoch on one core (360 sequences x 30 points): after the first checkpoint the
 #: run has ~0.7 s to go, ample time for the signal, and the whole test stays short.
 EPOCHS = 8
-TRAIN = ["--hidden", "12", "--batch-size", "16", "--epochs", str(EPOCHS), "--checkpoint-every",
+TRAIN = ["--model", "gru",
+         "--hidden", "12", "--batch-size", "16", "--epochs", str(EPOCHS), "--checkpoint-every",
          "1", "--deterministic", "--seed", "3", "--device", "cpu"]
 
 

@@ -94,7 +94,8 @@ def test_train_stopped_keeps_a_resumable_checkpoint(tmp_path: Path) -> None:
     data = tmp_path / "data.npz"
     dataset.save(data, make_dataset(GenerateSpec(samples_per_class=120, points=30, seed=5)))
     model = tmp_path / "model.pt"
-    proc = sinecli("train", data, "-o", model, "--hidden", "12", "--batch-size", "16",
+    proc = sinecli("train", data, "-o", model, "--model", "gru",
+                                               "--hidden", "12", "--batch-size", "16",
                    "--epochs", "50", "--checkpoint-every", "1", "--device", "cpu", cwd=tmp_path)
     try:
         assert wait_for(model.exists, proc, timeout=90), "no periodic checkpoint appeared"
