@@ -244,7 +244,7 @@ def prepare(
         model_cfg, seq_len=ds.length, num_classes=len(ds.class_names), channels=ds.channels
     )
     if any(f.name == "seed" for f in dataclasses.fields(model_cfg)):  # one seed: --seed
-        model_cfg = dataclasses.replace(model_cfg, seed=cfg.seed)
+        model_cfg = dataclasses.replace(model_cfg, seed=cfg.seed)  # type: ignore[call-arg]
     lo, hi = ds.length_range()
     fam = family(model_cfg.kind)
     if fam.fixed_length and lo != hi:
