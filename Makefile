@@ -25,11 +25,13 @@ demo: install
 	$(BIN)/sinecli evaluate $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/metrics.json
 	$(BIN)/sinecli predict $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/predictions.csv
 	$(BIN)/sinecli plot waves $(DEMO)/train.npz -o $(DEMO)/waves.png --dpi 80
-	$(BIN)/sinecli plot loss $(DEMO)/model.pt -o $(DEMO)/loss.png --dpi 80
+	$(BIN)/sinecli train $(DEMO)/train.npz -o $(DEMO)/gru.pt --model gru
+	$(BIN)/sinecli plot loss $(DEMO)/gru.pt -o $(DEMO)/loss.png --dpi 80
 	$(BIN)/sinecli plot confusion $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/confusion.png --dpi 80
 	$(BIN)/sinecli plot calibration $(DEMO)/model.pt $(DEMO)/test.npz -o $(DEMO)/calibration.png --dpi 80
 	@echo "demo results in $(DEMO)/: train.npz and test.npz (training and held-out data),"
-	@echo "  model.pt (checkpoint), metrics.json, predictions.csv, and the figures waves.png,"
+	@echo "  model.pt (checkpoint of the default model), gru.pt (a recurrent one, for its loss"
+	@echo "  curve), metrics.json, predictions.csv, and the figures waves.png,"
 	@echo "  loss.png, confusion.png, calibration.png (as in docs/)"
 
 test: install

@@ -98,3 +98,14 @@ def test_a_fixed_length_model_refuses_another_length_naming_both(
     assert_exit(invoke(runner, "train", train, "-o", gru, "--epochs", "1", "--model", "gru",
                        "--hidden", "4", "-q"), 0)
     assert_exit(invoke(runner, "evaluate", gru, short, "--json"), 0)
+
+
+def test_plot_loss_says_a_closed_form_model_has_no_curve(
+    runner: CliRunner, files: dict[str, Path], tmp_path: Path
+) -> None:
+    model = tmp_path / "rocket.pt"
+    assert_exit(invoke(runner, "train", files["train"], "-o", model, "-q"), 0)  # the default
+    result = invoke(runner, "plot", "loss", model, "-o", tmp_path / "loss.png")
+    assert_exit(result, 2)
+    assert "closed-form step" in result.stderr and "cross-validated loss" in result.stderr
+    assert not (tmp_path / "loss.png").exists()

@@ -137,6 +137,15 @@ def run_loss(model: Path, out: Output, *, yscale: str = "auto") -> dict:
     if yscale not in plots.YSCALES:
         raise SinecliError(f"--yscale must be one of {', '.join(plots.YSCALES)}, got {yscale!r}")
     ckpt = _load_checkpoint(model)
+    from sinecli.models import family
+
+    kind = ckpt.model_config.kind
+    if family(kind).fit is not None:
+        h = ckpt.history
+        raise SinecliError(f"checkpoint {model}: model {kind} is fitted in one closed-form step "
+                           f"and has no loss curve (train loss {h['train_loss'][0]:.4g}, "
+                           f"cross-validated loss {h['val_loss'][0]:.4g}; sinecli info shows "
+                           "its fit)")
     history = _history(ckpt)
     best = ckpt.payload.get("best_epoch")
     best = best if isinstance(best, int) else None
