@@ -83,8 +83,8 @@ def measure(work: Path, quick: bool = False) -> list[Row]:
     rows: list[Row] = []
     for hidden, batch, size in ((32, 64, n), (128, 256, n // 4)):
         data = make_data(work, size, 100)
-        flags = ["--hidden", str(hidden), "--batch-size", str(batch), "--epochs", str(epochs),
-                 "--val-fraction", "0.1"]
+        flags = ["--model", "gru", "--hidden", str(hidden), "--batch-size", str(batch),
+                 "--epochs", str(epochs), "--val-fraction", "0.1"]
         one = two = 0.0
         one_wall = two_wall = float("inf")
         for _ in range(repeats):

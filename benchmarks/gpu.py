@@ -101,8 +101,8 @@ def distributed_rows(work: Path, n: int = 65536, hidden: int = 128, batch: int =
 
     gpus = torch.cuda.device_count()
     data = make_data(work, n, 100)
-    flags = ["--hidden", str(hidden), "--batch-size", str(batch), "--epochs", str(epochs),
-             "--val-fraction", "0.1"]
+    flags = ["--model", "gru", "--hidden", str(hidden), "--batch-size", str(batch),
+             "--epochs", str(epochs), "--val-fraction", "0.1"]
     one, _ = train(data, work, 0, flags, device="cuda")
     many, _ = train(data, work, gpus, flags, device="cuda")
     target = ">= 0.85" if gpus == 1 else f">= {0.7 * gpus:g}"

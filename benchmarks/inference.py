@@ -117,8 +117,8 @@ def measure(work: Path, quick: bool = False, device: str = "cpu",
     sizes = (10**4, 10**5) if quick else (10**5, 10**6)
     model = work / "model.pt"
     run([SINECLI, "generate", "-q", "-o", str(work / "small.npz"), "--seed", "1"])
-    run([SINECLI, "train", str(work / "small.npz"), "-o", str(model), "--epochs", "1", "-q",
-         "--device", "cpu"])
+    run([SINECLI, "train", str(work / "small.npz"), "-o", str(model), "--model", "gru",
+         "--epochs", "1", "-q", "--device", "cpu"])
     cfg = checkpoint.load(model).model_config
     # like for like: the reference runs with the batch size the commands choose and, at
     # best, all the threads they may use

@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-SUITES = ("startup", "quality", "throughput", "inference", "scale", "import", "distributed")
+SUITES = ("startup", "quality", "throughput", "inference", "scale", "import", "distributed",
+          "realdata")
 
 
 def main() -> int:
