@@ -183,14 +183,22 @@ def skip_reason(cache: Path | None = None) -> str | None:
     return None
 
 
-def run_minirocket(name: str, cache: Path | None = None, timeout: float = 3600
-                   ) -> dict[str, Any]:
+def run_minirocket(name: str, cache: Path | None = None, timeout: float = 3600,
+                   fresh_jit: bool = False) -> dict[str, Any]:
     """aeon's MiniRocketClassifier on one of DATASETS, in a fresh process of the aeon venv:
-    the JSON object that aeon_minirocket.py prints (accuracy, brier, ece, seconds, classes)."""
+    the JSON object that aeon_minirocket.py prints (accuracy, brier, ece, seconds, classes).
+
+    numba keeps what it compiled in a cache beside aeon's code, so after the first run a
+    process pays little JIT; `fresh_jit` points numba at an empty cache, so that the process
+    pays the compilation a new user's first run does."""
+    import tempfile
+
     train, test = dataset_files(name, cache)
     python = aeon_python(cache)
-    proc = subprocess.run([str(python), str(MINIROCKET_SCRIPT), str(train), str(test)],
-                          capture_output=True, text=True, timeout=timeout)
+    with tempfile.TemporaryDirectory() as numba_cache:
+        env = {**os.environ, **({"NUMBA_CACHE_DIR": numba_cache} if fresh_jit else {})}
+        proc = subprocess.run([str(python), str(MINIROCKET_SCRIPT), str(train), str(test)],
+                              capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"aeon_minirocket.py {name} failed ({proc.returncode}): "
                            f"{proc.stderr[-2000:]}")

@@ -109,3 +109,25 @@ def test_plot_loss_says_a_closed_form_model_has_no_curve(
     assert_exit(result, 2)
     assert "closed-form step" in result.stderr and "cross-validated loss" in result.stderr
     assert not (tmp_path / "loss.png").exists()
+
+
+def test_rocket_reports_the_training_loss_its_forward_pass_gives(files: dict[str, Path]) -> None:
+    """The fit's own `train_loss` (float64 on the features it already has) is the loss the
+    model's float32 forward pass gives, to float32 rounding: the history can take it without a
+    second pass over the data."""
+    import torch
+
+    from sinecli.models import build, family
+    from sinecli.models.rocket import RocketConfig
+    from sinecli.train import evaluate_loss
+
+    ds = dataset.load(files["train"])
+    model = build(RocketConfig(seq_len=ds.length, num_classes=2, channels=ds.channels))
+    assert ds.y is not None
+    fit_rocket = family("rocket").fit
+    assert fit_rocket is not None
+    report = fit_rocket(model, ds.X3, ds.lengths, ds.y, seed=0)
+    assert ds.lengths is not None
+    loss, _ = evaluate_loss(model.eval(), torch.from_numpy(ds.X3), torch.from_numpy(ds.y),
+                            torch.no_grad, torch.from_numpy(ds.lengths))
+    assert report["train_loss"] == pytest.approx(loss, rel=1e-4, abs=1e-6)

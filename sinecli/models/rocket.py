@@ -695,8 +695,8 @@ def fit(model: MiniRocketClassifier, X: Any, lengths: Any, y: Any, *, seed: int 
     None, labels y (N,) in [0, K): dilations for `dilation_length` (None: see
     `dilation_length_for`),
     channel subsets and biases drawn from `seed` (the config's seed when None), features,
-    then the head. Returns a report of plain numbers, including the leave-one-out `cv_loss`
-    and `cv_accuracy`."""
+    then the head. Returns a report of plain numbers, including the training loss and the
+    leave-one-out `cv_loss` and `cv_accuracy`."""
     cfg = model.cfg
     rng = np.random.default_rng(cfg.seed if seed is None else seed)
     device = model.biases.device
@@ -728,7 +728,10 @@ def fit(model: MiniRocketClassifier, X: Any, lengths: Any, y: Any, *, seed: int 
         buffer = getattr(model, name)
         buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype))
     model.temperature.fill_(head.temperature)
+    logits = ((features - head.mean) / head.std) @ np.asarray(head.weight).T + head.bias
+    train_loss = float(-_log_softmax(logits / head.temperature)[np.arange(n), labels].mean())
     return {
+        "train_loss": train_loss,
         "features": int(model.biases.numel()),
         "dilation_length": length,
         "dilations": len(model.used_dilations()),
