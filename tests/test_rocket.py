@@ -294,3 +294,29 @@ def test_registered_and_validated() -> None:
         cfg = RocketConfig(**{"seq_len": 30, "num_classes": 4, **bad})  # type: ignore[arg-type]
         with pytest.raises(SinecliError):
             build(cfg)
+
+
+def test_golden_section_finds_the_minimum_of_a_unimodal_function() -> None:
+    from sinecli.models.rocket import golden_section
+
+    assert golden_section(lambda x: (x - 1.234) ** 2, -5.0, 5.0, tol=1e-7) == \
+        pytest.approx(1.234, abs=1e-6)
+    assert golden_section(lambda x: abs(x + 2.0), -3.0, 10.0, tol=1e-7) == \
+        pytest.approx(-2.0, abs=1e-6)
+
+
+def test_the_temperature_minimises_the_smoothed_loss_on_a_fine_grid() -> None:
+    from sinecli.models.rocket import _log_softmax, fit_temperature
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=60)
+    decision = rng.normal(size=(60, 3)) + 2.0 * np.eye(3)[y]  # informative, noisy
+    temperature, _ = fit_temperature(decision, y, smoothing=0.02)
+
+    def smoothed(t: float) -> float:
+        logp = _log_softmax(decision / t)
+        return float(-0.98 * logp[np.arange(60), y].mean() - 0.02 * logp.mean())
+
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 4001))
+    best = grid[np.argmin([smoothed(t) for t in grid])]
+    assert temperature == pytest.approx(best, rel=2e-3)
