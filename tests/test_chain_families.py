@@ -131,3 +131,14 @@ def test_rocket_reports_the_training_loss_its_forward_pass_gives(files: dict[str
     loss, _ = evaluate_loss(model.eval(), torch.from_numpy(ds.X3), torch.from_numpy(ds.y),
                             torch.no_grad, torch.from_numpy(ds.lengths))
     assert report["train_loss"] == pytest.approx(loss, rel=1e-4, abs=1e-6)
+
+
+def test_info_tells_a_closed_form_fit_from_epochs(runner: CliRunner, files: dict[str, Path],
+                                                  tmp_path: Path) -> None:
+    model = tmp_path / "rocket.pt"
+    assert_exit(invoke(runner, "train", files["train"], "-o", model, "-q"), 0)
+    table = invoke(runner, "info", model)
+    assert_exit(table, 0)
+    assert "fitted in one closed-form step" in table.stdout and "stopped early" not in table.stdout
+    (described,) = json.loads(invoke(runner, "info", model, "--json").stdout)
+    assert described["fit_report"]["cv_accuracy"] == described["best_val_accuracy"]

@@ -155,6 +155,7 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
         "device": p.get("device"),
         "dataset": p.get("dataset"),
         "dataset_sha256": p.get("dataset_sha256"),
+        "fit_report": p.get("fit_report"),  # closed-form families only
     }
 
 
@@ -235,6 +236,8 @@ def _dataset_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _epochs(info: dict[str, Any]) -> str:
+    if info.get("fit_report") is not None:
+        return "none: fitted in one closed-form step"
     planned = info["train_config"].get("epochs")
     text = f"{info['epochs_run']} of {planned}" if planned is not None else \
         str(info["epochs_run"])
@@ -249,6 +252,10 @@ def _best(info: dict[str, Any]) -> str:
     best = info["best_epoch"]
     if best is None:
         return "-"
+    if info.get("fit_report") is not None:
+        return (f"cross-validated loss {_num(info['best_val_loss'])}, accuracy "
+                f"{_num(info['best_val_accuracy'], '.4f')}; train_loss "
+                f"{_num(info['best_train_loss'])}")
     if info["best_val_loss"] is None:
         return f"{best}: train_loss {_num(info['best_train_loss'])} (no validation split)"
     return (f"{best}: val_loss {_num(info['best_val_loss'])}, val_accuracy "
@@ -270,7 +277,7 @@ def _checkpoint_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("training config", _pairs(info["train_config"])),
         ("epochs run", _epochs(info)),
         ("resume state", "yes (train --resume can continue it)" if info["resumable"] else "no"),
-        ("best epoch", _best(info)),
+        ("best epoch" if info.get("fit_report") is None else "fit", _best(info)),
         ("training time", f"{info['train_seconds']:.2f} s"),
         ("device", str(info["device"] or "-")),
         ("dataset", str(info["dataset"] or "-")),
