@@ -18,6 +18,7 @@ from torch import nn
 from sinecli.checkpoint import Checkpoint
 from sinecli.dataset import Dataset
 from sinecli.errors import SinecliError
+from sinecli.threads import run_jobs
 
 DEFAULT_BATCH = 8192  # on CUDA: large batches keep the GPU busy
 #: On the CPU a GRU step's (B, 3H) gate block must stay in cache: batches of a few hundred rows
@@ -106,13 +107,7 @@ def predict_proba(
     with ThreadPoolExecutor(workers, thread_name_prefix="sinecli-inference",
                             initializer=torch.set_num_threads,
                             initargs=(torch.get_num_threads(),)) as pool:
-        futures = [pool.submit(run, lo) for lo in starts]
-        try:
-            for future in futures:
-                future.result()  # re-raises a worker's exception here
-        finally:  # on an error or Ctrl-C, batches not yet started never start
-            for future in futures:
-                future.cancel()
+        run_jobs(pool, run, [(lo,) for lo in starts])
     return out
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers_import import expect_failure
 
 from sinecli.dataset import Dataset
-from sinecli.errors import SinecliError
 from sinecli.importers import Options, Source, import_source
 from sinecli.importers import numbers as numbers_module
 
@@ -33,11 +33,7 @@ def read(text: str | bytes, name: str = "d.csv", block_bytes: int = 1 << 20,
 
 
 def fails(text: str | bytes, *fragments: str, **options: Any) -> str:
-    with pytest.raises(SinecliError) as info:
-        read(text, **options)
-    message = str(info.value)
-    assert all(f in message for f in fragments), message
-    return message
+    return expect_failure(read, text, *fragments, **options)
 
 
 def test_wide_csv_with_header_gap_and_shorter_series() -> None:

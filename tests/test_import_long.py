@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers_import import expect_failure
 
 from sinecli.dataset import Dataset
 from sinecli.errors import SinecliError
@@ -31,11 +32,7 @@ def read(text: str, **options: Any) -> Dataset:
 
 def fails(text: str, *fragments: str, **options: Any) -> str:
     options.setdefault("id", "id")
-    with pytest.raises(SinecliError) as info:
-        read(text, **options)
-    message = str(info.value)
-    assert all(f in message for f in fragments), message
-    return message
+    return expect_failure(read, text, *fragments, **options)
 
 
 def test_a_long_log_becomes_channels_in_time_order() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers_import import expect_failure
 
 from sinecli import dataset
 from sinecli.errors import SinecliError
@@ -46,11 +47,7 @@ def read(text: str | bytes, name: str = "t.ts", block_bytes: int = 1 << 20,
 
 
 def fails(text: str | bytes, *fragments: str, **options: Any) -> str:
-    with pytest.raises(SinecliError) as info:
-        read(text, **options)
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, message
+    message = expect_failure(read, text, *fragments, **options)
     assert "\n" not in message
     return message
 

@@ -66,7 +66,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +77,7 @@ from torch.nn import functional as F
 
 from sinecli.errors import SinecliError
 from sinecli.models.base import Scaled, as_3d, check_data_fields, check_size
+from sinecli.threads import run_jobs
 
 KERNEL_SIZE = 9
 NUM_KERNELS = 84
@@ -394,30 +395,6 @@ def cpu_workers(device: torch.device, points: int) -> Iterator[ThreadPoolExecuto
             yield pool
     finally:  # a worker's setting is also the default of threads started later: restore it
         torch.set_num_threads(threads)
-
-
-def run_jobs(pool: ThreadPoolExecutor | None, run: Callable[..., None],
-             jobs: Sequence[tuple[int, ...]]) -> None:
-    """run(*job) for each job, in order without a pool, else on the pool's threads, each
-    under the caller's inference and grad modes (torch keeps them per thread: a worker
-    outside the caller's inference mode may not write into its inference tensors)."""
-    if pool is None or len(jobs) < 2:
-        for job in jobs:
-            run(*job)
-        return
-    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
-
-    def in_callers_modes(*job: int) -> None:
-        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-            run(*job)
-
-    futures = [pool.submit(in_callers_modes, *job) for job in jobs]
-    try:
-        for future in futures:
-            future.result()  # re-raises a worker's exception here
-    finally:  # on an error or Ctrl-C, jobs not yet started never start
-        for future in futures:
-            future.cancel()
 
 
 def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
