@@ -257,7 +257,8 @@ def prepare(
                                "step; there is nothing to resume")
         if world_size > 1:
             raise SinecliError(f"model {model_cfg.kind} is fitted in one closed-form step, in "
-                               "one process; train it without torchrun or --nproc-per-node")
+                               "one process; train it without torchrun or --nproc-per-node, "
+                               "or choose a gradient-trained --model (gru, lstm, fcn, ...)")
     split(ds.y, cfg.val_fraction, cfg.seed)  # its errors now, not once the work has started
     if cfg.steps:
         cfg = dataclasses.replace(cfg, epochs=planned_epochs(cfg, ds.y))
