@@ -231,7 +231,7 @@ def new_history() -> dict[str, list]:
 
 
 def prepare(
-    ds: Dataset, model_cfg: ModelConfig, cfg: TrainConfig, *, resume: bool = False,
+    ds: Dataset, model_cfg: Any, cfg: TrainConfig, *, resume: bool = False,
     world_size: int = 1,
 ) -> tuple[Any, TrainConfig]:
     """Every check `fit` makes before any work, and the configs it trains with (the model's
@@ -244,7 +244,7 @@ def prepare(
         model_cfg, seq_len=ds.length, num_classes=len(ds.class_names), channels=ds.channels
     )
     if any(f.name == "seed" for f in dataclasses.fields(model_cfg)):  # one seed: --seed
-        model_cfg = dataclasses.replace(model_cfg, seed=cfg.seed)  # type: ignore[call-arg]
+        model_cfg = dataclasses.replace(model_cfg, seed=cfg.seed)
     lo, hi = ds.length_range()
     fam = family(model_cfg.kind)
     if fam.fixed_length and lo != hi:
@@ -267,7 +267,7 @@ def prepare(
 
 def fit(
     ds: Dataset,
-    model_cfg: ModelConfig,
+    model_cfg: Any,
     cfg: TrainConfig,
     device: torch.device,
     *,
@@ -276,7 +276,8 @@ def fit(
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
     group: Local | None = None,
 ) -> dict[str, Any]:
-    """Train and return the checkpoint payload (see sinecli.checkpoint).
+    """Train and return the checkpoint payload (see sinecli.checkpoint). `model_cfg` is any
+    registered family's config (sinecli.models); its data fields come from `ds`.
 
     `resume` is a payload saved by an earlier, interrupted call with the same data and config;
     `on_checkpoint` receives a payload every `cfg.checkpoint_every` epochs. `group` is this

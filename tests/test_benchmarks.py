@@ -37,6 +37,12 @@ def test_gpu_measurements_run_on_the_cpu_at_toy_sizes(tmp_path: Path) -> None:
     assert _measured(rows)
 
 
+def test_conv_bf16_rows_run_on_the_cpu_at_toy_sizes(tmp_path: Path) -> None:
+    rows = gpu.conv_rows(tmp_path, device="cpu", n=48, t=24, batch=16, epochs=1, width=0.125)
+    assert [r.what.split()[0] for r in rows] == ["fcn", "resnet", "inception"]
+    assert _measured(rows)
+
+
 def test_inference_reference_runs_for_the_default_architecture() -> None:
     from sinecli.models import ModelConfig
 
