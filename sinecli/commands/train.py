@@ -31,7 +31,7 @@ def model_keys(kind: str, where: str = "--model") -> tuple[str, ...]:
                  if f.name not in DATA_FIELDS + FROM_TRAIN)
 
 
-#: The recurrent families' keys (the default model's), as `--print-config` shows them.
+#: The recurrent families' keys, as `--print-config --model gru` shows them.
 MODEL_KEYS = model_keys("gru")
 #: What `--resume` may change; anything else must match the checkpoint it continues.
 RESUMABLE = {"epochs", "patience", "checkpoint_every"}
