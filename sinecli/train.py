@@ -7,7 +7,6 @@ so the caller's RNG state is untouched and a resumed run is bit-identical on CPU
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
@@ -324,11 +323,7 @@ def _fit_closed_form(
         model = build(model_cfg)
         report = fit_model(model, ds.X3, ds.lengths, ds.y, seed=cfg.seed)
     model.eval()
-    train_loss = report.get("train_loss")
-    if train_loss is None:  # a family whose report lacks it: one more pass over the data
-        lengths = None if ds.lengths is None else torch.from_numpy(ds.lengths)
-        train_loss, _ = evaluate_loss(model, torch.from_numpy(ds.X3), torch.from_numpy(ds.y),
-                                      contextlib.nullcontext, lengths)
+    train_loss = report["train_loss"]
     val_loss, val_acc = report.get("cv_loss"), report.get("cv_accuracy")
     seconds = time.perf_counter() - t0
     history = new_history()

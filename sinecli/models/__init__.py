@@ -35,9 +35,9 @@ class Family:
     `fit` is None for models trained by gradient steps (sinecli.train's loop). A closed-form
     family gives `fit(model, X, lengths, y, *, seed) -> report`, which fills the built model's
     buffers from X (N, C, T) float32, lengths (N,) int64 or None and y (N,) int64, and
-    returns a dict of plain numbers; an optional `train_loss` saves a second pass over the data,
-    and an optional `cv_loss` and `cv_accuracy` are the cross-validated figures that the history
-    reports as validation.
+    returns a dict of plain numbers: `train_loss` (from the features the fit already has, so
+    training never passes over the data twice) and, optionally, `cv_loss` and `cv_accuracy`,
+    the cross-validated figures that the history reports as validation.
     """
 
     config: type

@@ -26,7 +26,16 @@ MAX_PARAMETERS = 200_000_000  # 800 MB of float32 weights, before gradients and 
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class FamilyConfig:
+    """Base of every family's config: a plain dict for the checkpoint (`config_from_dict`
+    in the registry reads it back)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelConfig(FamilyConfig):
     """Architecture of the recurrent families; `seq_len`, `num_classes` and `channels` come
     from the training data (seq_len is its longest sequence)."""
 
@@ -39,9 +48,6 @@ class ModelConfig:
     seq_len: int = 100
     num_classes: int = 3
     channels: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def check_data_fields(cfg: Any, where: str) -> None:

@@ -24,10 +24,8 @@ is, in training as in eval mode (up to float rounding).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -37,6 +35,7 @@ from sinecli.errors import SinecliError
 from sinecli.models.base import (
     MAX_HIDDEN,
     MAX_LAYERS,
+    FamilyConfig,
     Scaled,
     as_3d,
     check_data_fields,
@@ -59,7 +58,7 @@ INCEPTION_RESIDUAL_EVERY = 3
 
 
 @dataclass(frozen=True)
-class ConvConfig:
+class ConvConfig(FamilyConfig):
     """Architecture of the convolutional families; `seq_len`, `num_classes` and `channels`
     come from the training data. The weights do not depend on seq_len (any length reads)."""
 
@@ -70,9 +69,6 @@ class ConvConfig:
     seq_len: int = 100
     num_classes: int = 3
     channels: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def scaled(filters: int, width: float) -> int:

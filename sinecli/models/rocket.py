@@ -63,7 +63,6 @@ then `load_state_dict` restores a fitted model; the forward pass is plain torch.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Iterator
@@ -76,7 +75,7 @@ import torch
 from torch.nn import functional as F
 
 from sinecli.errors import SinecliError
-from sinecli.models.base import Scaled, as_3d, check_data_fields, check_size
+from sinecli.models.base import FamilyConfig, Scaled, as_3d, check_data_fields, check_size
 from sinecli.threads import run_jobs
 
 KERNEL_SIZE = 9
@@ -112,7 +111,7 @@ SMALL_GRAM = 1 << 33
 
 
 @dataclass(frozen=True)
-class RocketConfig:
+class RocketConfig(FamilyConfig):
     """Random-kernel features (MiniRocket-style) and a calibrated linear head.
 
     `num_features` is rounded down to a multiple of 84 (at least 84). `seed` draws the
@@ -127,9 +126,6 @@ class RocketConfig:
     seq_len: int = 100
     num_classes: int = 3
     channels: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def features_per_kernel(cfg: RocketConfig) -> int:
