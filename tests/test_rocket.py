@@ -124,7 +124,8 @@ def test_features_match_a_direct_per_kernel_computation() -> None:
                        seq_len=21, num_classes=2, channels=3)
     model = MiniRocketClassifier(cfg)
     fit_biases(model, torch.from_numpy(x), torch.from_numpy(lengths), np.random.default_rng(1))
-    assert model.used_dilations() == [1, 2]
+    assert model.used_dilations() == [1, 1, 2]  # a repeated dilation: two slots of draws
+    assert not torch.equal(model.channel_masks[0], model.channel_masks[1])
     assert model.channel_masks.sum(-1).min() >= 1 and model.channel_masks.sum(-1).max() > 1
     got = model.features(torch.from_numpy(x), torch.from_numpy(lengths)).double().numpy()
     # exact counts: any difference would be at least 1 / 21
@@ -201,11 +202,18 @@ def test_biases_are_quantiles_of_a_training_output() -> None:
 
 
 def test_dilations_spread_exponentially_and_share_out_the_features() -> None:
+    # one channel, as in the paper: the flooring's repeats merged, with more features each
     dilations, counts = fit_dilations(427, 10_000, 32)
     assert dilations[0] == 1 and dilations[-1] == 53  # floor((427 - 1) / 8)
     assert np.all(np.diff(dilations) > 0) and counts.sum() == 10_000 // 84
-    assert counts[0] > counts[-1]  # the small dilations repeat, so weigh more
+    assert len(dilations) == 22 and counts[0] > counts[-1]  # 1 repeats 6 times
     assert fit_dilations(5, 840, 32)[0].tolist() == [1]  # under 9 points: dilation 1 only
+    # several channels: each repeat a slot of its own, the features shared out evenly
+    dilations, counts = fit_dilations(427, 10_000, 32, separate=True)
+    assert len(dilations) == 32 and dilations[:6].tolist() == [1] * 6 and dilations[-1] == 53
+    assert np.all(np.diff(dilations) >= 0) and counts.tolist() == [4] * 23 + [3] * 9
+    d, c = fit_dilations(5, 840, 32, separate=True)
+    assert d.tolist() == [1] * 10 and c.tolist() == [1] * 10
     assert dilation_length_for(np.array([10, 20, 30, 40, 50])) == 40
 
 
@@ -230,6 +238,51 @@ def test_padding_never_changes_the_logits() -> None:
         alone = torch.from_numpy(x[i: i + 1, :, : lengths[i]])
         assert torch.equal(model.features(alone), features[i: i + 1])
         torch.testing.assert_close(model(alone), ref[i: i + 1], rtol=1e-6, atol=1e-6)
+
+
+def test_a_short_sequence_is_read_to_the_longest_training_length_with_zeros() -> None:
+    # fill_to_longest (the default): the frame is the longest training sequence, and a
+    # shorter one is read as that long, zeros past its end, exactly as the direct
+    # computation on the zero-extended sequence; a longer one is read to its own length
+    model, report = fitted()
+    x, lengths, _ = waves(48, seed=11)
+    assert int(model.frame) == report["frame"] == int(lengths.max())
+    frame = int(model.frame)
+    xs, ls = ragged(4, 2, 5, frame + 6, seed=21, integers=True)
+    ls[1:] = [5, 12, frame]
+    xs *= np.arange(xs.shape[-1])[None, None, :] < ls[:, None, None]  # zero past them
+    got = model.features(torch.from_numpy(xs), torch.from_numpy(ls)).double().numpy()
+    widened = np.concatenate([xs, np.zeros((4, 2, 3), dtype=np.float32)], axis=-1)
+    read_to = np.maximum(ls, frame)
+    np.testing.assert_allclose(got, direct_features(model, widened, read_to), rtol=0, atol=1e-6)
+    # so the length is part of what the model sees: the same points, a longer length
+    # (trailing zeros counted as the sequence's own) reads the same
+    longer = model.features(torch.from_numpy(xs[1:2]), torch.tensor([frame]))
+    assert torch.equal(longer, torch.from_numpy(got[1:2]).float())
+
+
+def test_fill_to_longest_false_reads_each_sequence_to_its_own_length() -> None:
+    x, lengths, y = waves(48, seed=11)
+    cfg = RocketConfig(num_features=SMALL, seq_len=x.shape[-1], num_classes=3, channels=2,
+                       fill_to_longest=False)
+    model = MiniRocketClassifier(cfg)
+    assert fit(model, x, lengths, y)["frame"] == 0
+    xs, ls = ragged(3, 2, 5, 30, seed=22, integers=True)
+    got = model.features(torch.from_numpy(xs), torch.from_numpy(ls)).double().numpy()
+    np.testing.assert_allclose(got, direct_features(model, xs, ls), rtol=0, atol=1e-6)
+
+
+def test_a_state_dict_from_before_the_frame_reads_sequences_to_their_own_length() -> None:
+    model, _ = fitted()
+    state = model.state_dict()
+    del state["frame"]
+    restored = MiniRocketClassifier(model.cfg)
+    restored.load_state_dict(state)
+    assert int(restored.frame) == 0
+    model.frame.zero_()
+    x, lengths = ragged(5, 2, 5, 60, seed=23)
+    xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
+    assert torch.equal(restored(xt, lt), model(xt, lt))
 
 
 def test_fit_classifies_a_separable_problem_with_calibrated_probabilities() -> None:
