@@ -29,8 +29,10 @@ import aeon_env  # noqa: E402
 import common  # noqa: E402
 
 SINECLI = str(Path(sys.executable).with_name("sinecli"))
-#: "default" is `sinecli train` with no flags; the others add `--model KIND`.
-MODELS = ("default", "rocket", "gru", "fcn")
+#: "default" is `sinecli train` with no flags, "ensemble5" adds `--ensemble 5` (five of the
+#: default model, probabilities averaged); any other name adds `--model NAME`.
+MODELS = ("default", "ensemble5", "gru", "fcn")
+FLAGS = {"default": [], "ensemble5": ["--ensemble", "5"]}
 QUICK_DATASETS = ("BasicMotions", "JapaneseVowels")
 BRIER_FLOOR = 0.005  # where MiniRocket's Brier score is 0, sinecli may have up to this
 
@@ -47,7 +49,7 @@ def _import(name: str, work: Path) -> tuple[Path, Path]:
 def score(model: str, train: Path, test: Path, work: Path) -> dict[str, Any]:
     """One sinecli model on one dataset: accuracy, mean Brier, ECE, whole train seconds."""
     ckpt = work / f"{train.stem}-{model}.pt"
-    flags = [] if model == "default" else ["--model", model]
+    flags = FLAGS.get(model, ["--model", model])
     trained = common.run([SINECLI, "train", str(train), "-o", str(ckpt), "-q", *flags])
     ev = json.loads(common.run([SINECLI, "evaluate", str(ckpt), str(test), "--json"]).stdout)
     brier = list(ev["brier"].values())

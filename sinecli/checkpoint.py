@@ -5,6 +5,9 @@ training config and seed, history, dataset hash, versions) plus, under `resume`,
 optimizer and RNG state that `train --resume` continues from. `world_size` and `backend` say
 how many processes trained it (torchrun; 1 and None without), and under torchrun
 `resume.ranks` holds every rank's RNG state; the file is the same ordinary checkpoint.
+An ensemble (`train --ensemble N`) stores `ensemble` = N, the weights of all its members in
+one state dict (`members.<i>.*`), and each member's seed, epochs and history under `members`;
+a file without `ensemble` holds one model.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from torch import nn
 from sinecli import __version__, config, formats
 from sinecli.atomic import atomic_path
 from sinecli.errors import SinecliError
-from sinecli.models import LEGACY_DEFAULTS, ModelConfig, build, config_from_dict, family
+from sinecli.models import (
+    LEGACY_DEFAULTS,
+    MAX_MEMBERS,
+    ModelConfig,
+    build_members,
+    config_from_dict,
+    family,
+)
 from sinecli.models import validate as validate_model
 
 FORMAT = "sinecli.checkpoint"
@@ -76,7 +86,19 @@ class Checkpoint:
 
     @property
     def history(self) -> dict[str, list]:
+        """The training history: an ensemble's first member's (each one's: `members`)."""
         return self.payload["history"]
+
+    @property
+    def ensemble(self) -> int:
+        """How many models the file holds (1 unless trained with --ensemble)."""
+        return int(self.payload.get("ensemble", 1))
+
+    @property
+    def members(self) -> list[dict[str, Any]]:
+        """An ensemble's members: each one's seed, epoch, best_epoch, history (and a closed-form
+        fit's report); empty for one model."""
+        return list(self.payload.get("members", []))
 
     def model(self, device: torch.device | str = "cpu") -> nn.Module:
         """Rebuild the model from the file alone, in eval mode, on `device`."""
@@ -85,7 +107,7 @@ class Checkpoint:
     def _model_with(self, state: Any, what: str) -> nn.Module:
         cfg = self.model_config
         try:
-            model = build(cfg)
+            model = build_members(cfg, self.ensemble)
             model.load_state_dict(state)
         except SinecliError as exc:
             raise SinecliError(f"checkpoint {self.path}: {exc}") from exc
@@ -185,7 +207,26 @@ def load(path: str | Path) -> Checkpoint:
         raise SinecliError(f"checkpoint {p}: {len(names)} class_names but the model has "
                            f"{cfg.num_classes} outputs")
     _check_weights(payload["state_dict"], f"checkpoint {p}: state_dict")
+    _check_ensemble(payload, f"checkpoint {p}")
     return Checkpoint(path=p, payload=payload)
+
+
+def _check_ensemble(payload: dict[str, Any], where: str) -> None:
+    """An ensemble's count, and one entry per member with its seed and a sound history."""
+    n = payload.get("ensemble", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_MEMBERS:
+        raise SinecliError(f"{where}: invalid ensemble {n!r} (members 1 to {MAX_MEMBERS})")
+    members = payload.get("members", [])
+    if not isinstance(members, list) or len(members) != (n if n > 1 else 0):
+        raise SinecliError(f"{where}: expected one entry per member under 'members' ({n})")
+    for i, member in enumerate(members):
+        ok = isinstance(member, dict) and all(
+            isinstance(member.get(key), int) and not isinstance(member.get(key), bool)
+            for key in ("seed", "epoch", "best_epoch")) and isinstance(member.get("history"),
+                                                                      dict)
+        if not ok:
+            raise SinecliError(f"{where}: members: entry {i + 1} is invalid")
+        _check_history(member, f"{where}: members: entry {i + 1}")
 
 
 def _check_crc(p: Path) -> None:

@@ -534,6 +534,11 @@ def train(
         int, typer.Option(help="Consecutive points read per recurrent step.",
                           rich_help_panel=_MODEL_PANEL)
     ] = RECURRENT_DEFAULTS["patch"],
+    ensemble: Annotated[
+        int, typer.Option(help="Train N models (seeds SEED to SEED + N - 1, each with its own "
+                          "validation split) and average their probabilities.",
+                          rich_help_panel=_MODEL_PANEL)
+    ] = _TRAIN["ensemble"],
     epochs: Annotated[
         int, typer.Option(help="Epochs to train (in all, with --resume).",
                           rich_help_panel=_OPTIM)
@@ -643,7 +648,8 @@ def train(
                          lr_schedule=lr_schedule.value, optimizer=optimizer.value,
                          grad_clip=grad_clip, val_fraction=val_fraction, patience=patience,
                          seed=seed, deterministic=deterministic,
-                         checkpoint_every=checkpoint_every, precision=precision.value)
+                         checkpoint_every=checkpoint_every, precision=precision.value,
+                         ensemble=ensemble)
     try:
         with _flags_named(ctx, config):
             result = run(cast(Path, data), output, config, model_flags, train_flags,

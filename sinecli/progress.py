@@ -15,6 +15,8 @@ from sinecli.train import EpochRecord
 
 def _fmt(record: EpochRecord) -> str:
     parts = [f"epoch {record.epoch}/{record.epochs}", f"loss {record.train_loss:.4g}"]
+    if record.members > 1:
+        parts.insert(0, f"member {record.member}/{record.members}")
     if record.val_loss is not None:
         parts.append(f"val_loss {record.val_loss:.4g}")
     if record.val_accuracy is not None:
@@ -67,8 +69,11 @@ class RichReporter:
         )
 
     def epoch(self, record: EpochRecord) -> None:
+        # an ensemble's members fill one bar in turn: total = members x epochs
         status = _fmt(record).split("  ", 1)[1]
-        self._progress.update(self._task, completed=record.epoch, status=status)
+        done = (record.member - 1) * record.epochs + record.epoch
+        self._progress.update(self._task, completed=done, total=record.members * record.epochs,
+                              status=status)
 
     def close(self) -> None:
         self._progress.stop()

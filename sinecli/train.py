@@ -24,7 +24,7 @@ from torch import nn
 from sinecli.dataset import Dataset
 from sinecli.distributed import Local, Shard
 from sinecli.errors import SinecliError
-from sinecli.models import ModelConfig, build, family
+from sinecli.models import MAX_MEMBERS, ModelConfig, build, check_members, family
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -56,6 +56,7 @@ class TrainConfig:
     log_every: int = 0  # record the mean train loss every N steps (the notebook's curve); 0 = off
     checkpoint_every: int = 0  # write the checkpoint every N epochs during training; 0 = at end
     precision: str = "fp32"
+    ensemble: int = 1  # models trained with seeds seed, seed + 1, ...; probabilities averaged
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -81,6 +82,8 @@ def validate(cfg: TrainConfig, where: str = "train") -> None:
         (cfg.log_every >= 0, f"log_every must be >= 0, got {cfg.log_every}"),
         (cfg.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {cfg.checkpoint_every}"),
         (cfg.precision in PRECISIONS, f"precision must be fp32 or bf16, got {cfg.precision!r}"),
+        (1 <= cfg.ensemble <= MAX_MEMBERS,
+         f"ensemble must be in [1, {MAX_MEMBERS}], got {cfg.ensemble}"),
         (not (cfg.patience and cfg.val_fraction == 0),
          "patience needs a validation split: set val_fraction > 0"),
     ]
@@ -99,6 +102,8 @@ class EpochRecord:
     val_loss: float | None
     val_accuracy: float | None
     seconds: float
+    member: int = 1  # of an ensemble's members, counted from 1
+    members: int = 1
 
 
 class Reporter(Protocol):
@@ -246,6 +251,8 @@ def prepare(
         model_cfg = dataclasses.replace(model_cfg, seed=cfg.seed)
     lo, hi = ds.length_range()
     fam = family(model_cfg.kind)
+    if cfg.ensemble > 1:
+        _check_ensemble(model_cfg, cfg, resume, world_size)
     if fam.fixed_length and lo != hi:
         raise SinecliError(f"model {model_cfg.kind} reads sequences of one length, but the "
                            f"training data's lengths range from {lo} to {hi}; use another "
@@ -262,6 +269,22 @@ def prepare(
     if cfg.steps:
         cfg = dataclasses.replace(cfg, epochs=planned_epochs(cfg, ds.y))
     return model_cfg, cfg
+
+
+def _check_ensemble(model_cfg: Any, cfg: TrainConfig, resume: bool, world_size: int) -> None:
+    """An ensemble trains its members one after another in one process and is written once,
+    when all are trained: it cannot resume, write along the way, or run under torchrun."""
+    check_members(model_cfg, cfg.ensemble)
+    n = cfg.ensemble
+    if resume:
+        raise SinecliError(f"--resume: an ensemble (--ensemble {n}) is written once all its "
+                           "members are trained; there is nothing to resume")
+    if cfg.checkpoint_every:
+        raise SinecliError(f"--checkpoint-every: an ensemble (--ensemble {n}) is written once "
+                           "all its members are trained; drop one of the two")
+    if world_size > 1:
+        raise SinecliError(f"--ensemble {n} trains its members in one process; train it "
+                           "without torchrun or --nproc-per-node")
 
 
 def fit(
@@ -286,6 +309,8 @@ def fit(
     group = group if group is not None else Local()
     model_cfg, cfg = prepare(ds, model_cfg, cfg, resume=resume is not None,
                              world_size=group.world_size)
+    if cfg.ensemble > 1:
+        return _fit_ensemble(ds, model_cfg, cfg, device, reporter)
     fam = family(model_cfg.kind)
     if fam.fit is not None:
         return _fit_closed_form(ds, model_cfg, cfg, fam.fit, reporter)
@@ -301,6 +326,44 @@ def fit(
         # only when changed: each call imports torch._inductor (about 1.5 s, once per process)
         if torch.are_deterministic_algorithms_enabled() != was_deterministic:
             torch.use_deterministic_algorithms(was_deterministic)
+
+
+class _MemberReporter:
+    """Tells the progress display which member of an ensemble an epoch belongs to."""
+
+    def __init__(self, reporter: Reporter, member: int, members: int) -> None:
+        self.reporter, self.member, self.members = reporter, member, members
+
+    def epoch(self, record: EpochRecord) -> None:
+        self.reporter.epoch(dataclasses.replace(record, member=self.member,
+                                                members=self.members))
+
+
+def _fit_ensemble(
+    ds: Dataset, model_cfg: Any, cfg: TrainConfig, device: torch.device,
+    reporter: Reporter | None,
+) -> dict[str, Any]:
+    """Train `cfg.ensemble` members in turn, member i exactly as `fit` trains one model with
+    seed `cfg.seed + i` (its own validation split, initial weights and order), and combine
+    them into one payload: the state dict of a `models.Ensemble`, each member's history and
+    report under `members`, and member 1's history (and report) at the top, where a single
+    model's are (so every reader of a history reads an ensemble's)."""
+    n = cfg.ensemble
+    payloads = []
+    for i in range(n):
+        member_cfg = dataclasses.replace(cfg, seed=cfg.seed + i, ensemble=1)
+        shown = None if reporter is None else _MemberReporter(reporter, i + 1, n)
+        payloads.append(fit(ds, model_cfg, member_cfg, device, reporter=shown))
+    first = payloads[0]
+    state = {f"members.{i}.{key}": value
+             for i, p in enumerate(payloads) for key, value in p["state_dict"].items()}
+    members = [{"seed": cfg.seed + i, "epoch": p["epoch"], "best_epoch": p["best_epoch"],
+                "history": p["history"], **({"fit_report": p["fit_report"]}
+                                            if "fit_report" in p else {})}
+               for i, p in enumerate(payloads)]
+    payload = {key: value for key, value in first.items() if key != "resume"}
+    return {**payload, "train_config": cfg.to_dict(), "seed": cfg.seed, "state_dict": state,
+            "ensemble": n, "members": members, "finished": True}
 
 
 def _fit_closed_form(

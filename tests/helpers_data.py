@@ -94,3 +94,21 @@ def npy_header(header: dict[str, Any]) -> bytes:
     pad = 64 - (10 + len(text) + 1) % 64
     text = text + b" " * pad + b"\n"
     return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
+
+
+def ragged_dataset(seed: int, n: int, channels: int, length: int, shortest: int, *,
+                   signal: int = 0, shift: float = 1.0, noise: float = 0.5,
+                   channel_names: list[str] | None = None) -> Any:
+    """A tiny labelled Dataset of unequal lengths (`shortest` to `length`, zero padding): two
+    classes, "down" and "up", told apart by the sign of channel `signal` (+-`shift`) under
+    Gaussian noise; what `sinecli import` makes of real multichannel series."""
+    from sinecli.dataset import Dataset, make_meta
+
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(2), n // 2).astype(np.int64)
+    lengths = rng.integers(shortest, length + 1, size=len(y)).astype(np.int64)
+    X = rng.normal(scale=noise, size=(len(y), channels, length)).astype(np.float32)
+    X[:, signal] += np.where(y == 1, shift, -shift)[:, None].astype(np.float32)
+    X *= np.arange(length)[None, None, :] < lengths[:, None, None]
+    return Dataset(X=X, y=y, t=np.arange(float(length)), class_names=["down", "up"],
+                   meta=make_meta({}, seed), lengths=lengths, channel_names=channel_names)

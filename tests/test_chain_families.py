@@ -12,13 +12,13 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from helpers_cli import assert_exit, invoke
+from helpers_data import ragged_dataset
 from typer.testing import CliRunner
 
 from sinecli import dataset
-from sinecli.dataset import Dataset, make_meta
+from sinecli.dataset import Dataset
 
 pytestmark = pytest.mark.usefixtures("torch_globals")
 
@@ -27,14 +27,8 @@ N, C, T = 32, 3, 24
 
 def _ragged(seed: int) -> Dataset:
     """Two classes told apart by channel 1's sign; lengths from 8 to T."""
-    rng = np.random.default_rng(seed)
-    y = np.repeat(np.arange(2), N // 2).astype(np.int64)
-    lengths = rng.integers(8, T + 1, size=N).astype(np.int64)
-    X = rng.normal(scale=0.3, size=(N, C, T)).astype(np.float32)
-    X[:, 1] += np.where(y == 1, 1.5, -1.5)[:, None].astype(np.float32)
-    X *= np.arange(T)[None, None, :] < lengths[:, None, None]  # zero padding
-    return Dataset(X=X, y=y, t=np.arange(float(T)), class_names=["down", "up"],
-                   meta=make_meta({}, seed), lengths=lengths, channel_names=["a", "b", "c"])
+    return ragged_dataset(seed, N, C, T, 8, signal=1, shift=1.5, noise=0.3,
+                          channel_names=["a", "b", "c"])
 
 
 @pytest.fixture(scope="module")

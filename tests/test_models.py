@@ -204,6 +204,8 @@ def test_a_ragged_length_is_padded_with_zeros_in_front(patch: int) -> None:
         ({"layers": 100_000}, r"layers must be in \[1, 32\]"),
         ({"patch": 1_000_000}, "patch"),
         ({"hidden": 4096, "layers": 32, "bidirectional": True}, "parameters"),
+        # the notebook cell's weights grow with the length it reads: (T + H) x (H + K)
+        ({"kind": "notebook", "patch": 1, "hidden": 4096, "seq_len": 100_000}, "parameters"),
     ],
 )
 def test_invalid_configs_are_rejected(changes: dict, fragment: str) -> None:

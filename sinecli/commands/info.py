@@ -151,12 +151,30 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
         "best_train_loss": at_best("train_loss"),
         "best_val_loss": at_best("val_loss"),
         "best_val_accuracy": at_best("val_accuracy"),
-        "train_seconds": sum(s for s in history["seconds"] if s is not None),
+        "train_seconds": sum(s for m in (ckpt.members or [p]) for s in m["history"]["seconds"]
+                             if s is not None),
         "device": p.get("device"),
         "dataset": p.get("dataset"),
         "dataset_sha256": p.get("dataset_sha256"),
         "fit_report": p.get("fit_report"),  # closed-form families only
+        "ensemble": _ensemble(ckpt),
     }
+
+
+def _ensemble(ckpt: Any) -> dict[str, Any] | None:
+    """An ensemble's members (None for one model): each one's seed, epochs run, best epoch
+    and its validation (or cross-validated) loss and accuracy there; the epochs, best epoch
+    and history shown elsewhere are member 1's."""
+    if ckpt.ensemble == 1:
+        return None
+    rows = []
+    for member in ckpt.members:
+        best, h = member["best_epoch"], member["history"]
+        rows.append({"seed": member["seed"], "epochs_run": member["epoch"], "best_epoch": best,
+                     "best_val_loss": h["val_loss"][best - 1] if best else None,
+                     "best_val_accuracy": h["val_accuracy"][best - 1] if best else None,
+                     "train_seconds": sum(s for s in h["seconds"] if s is not None)})
+    return {"members": ckpt.ensemble, "each": rows}
 
 
 def history_rows(path: Path) -> list[dict[str, Any]]:
@@ -262,6 +280,13 @@ def _best(info: dict[str, Any]) -> str:
             f"{_num(info['best_val_accuracy'], '.4f')}, train_loss {_num(info['best_train_loss'])}")
 
 
+def _members(ensemble: dict[str, Any]) -> str:
+    each = ensemble["each"]
+    losses = ", ".join(_num(m["best_val_loss"], ".4g") for m in each)
+    return (f"{ensemble['members']} models averaged (seeds {each[0]['seed']}-{each[-1]['seed']});"
+            f" best validation loss of each: {losses}; below: member 1")
+
+
 def _checkpoint_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
     model = info["model"]
     lengths = info["train_lengths"]
@@ -275,6 +300,7 @@ def _checkpoint_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("channels", _named(info["channels"], info["channel_names"])),
         ("trained on lengths", _span(*lengths) if lengths else "-"),
         ("training config", _pairs(info["train_config"])),
+        *([("ensemble", _members(info["ensemble"]))] if info.get("ensemble") else []),
         ("epochs run", _epochs(info)),
         ("resume state", "yes (train --resume can continue it)" if info["resumable"] else "no"),
         ("best epoch" if info.get("fit_report") is None else "fit", _best(info)),

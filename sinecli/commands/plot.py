@@ -149,8 +149,10 @@ def run_loss(model: Path, out: Output, *, yscale: str = "auto") -> dict:
     history = _history(ckpt)
     best = ckpt.payload.get("best_epoch")
     best = best if isinstance(best, int) else None
-    fig = plots.loss_figure(history, best, yscale=yscale, title=out.title or model.name,
-                            **out.size)
+    title = out.title or model.name
+    if ckpt.ensemble > 1 and not out.title:  # the history is its first member's
+        title += f", member 1 of an ensemble of {ckpt.ensemble}"
+    fig = plots.loss_figure(history, best, yscale=yscale, title=title, **out.size)
     return _write("loss", fig, out, fmt, model=str(model), epochs=len(history["epoch"]),
                   best_epoch=best, iterations=bool(history["step"]))
 

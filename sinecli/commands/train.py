@@ -236,7 +236,8 @@ def _train(
         written.append(payload["epoch"])
 
     closed_form = family(model_cfg.kind).fit is not None
-    reporter = make_reporter(1 if closed_form else planned_epochs(train_cfg, ds.y), start, quiet)
+    epochs = 1 if closed_form else planned_epochs(train_cfg, ds.y)
+    reporter = make_reporter(epochs * train_cfg.ensemble, start, quiet)
     t0 = time.perf_counter()
     try:
         with group.stop_at_step_boundaries():
@@ -244,6 +245,10 @@ def _train(
                           on_checkpoint=periodic, group=group)
     except KeyboardInterrupt as exc:
         reporter.close()  # before the message, so the bar does not overwrite it
+        if train_cfg.ensemble > 1:
+            raise Interrupted(f"nothing was written: an ensemble (--ensemble "
+                              f"{train_cfg.ensemble}) is written once all its members are "
+                              "trained") from exc
         if written:
             raise Interrupted(f"{output} holds epoch {written[-1]}; continue with: sinecli "
                               f"train {data} -o {output} --resume {output}") from exc
@@ -274,12 +279,16 @@ def _train(
         "seconds": round(seconds, 3),
         "loop_seconds": round(sum(history["seconds"][start:]), 3),
         "seed": train_cfg.seed,
+        "ensemble": train_cfg.ensemble,
     }
     if not quiet:
         val = "" if summary["val_loss"] is None else (
             f", val_loss {summary['val_loss']:.4g}, val_acc {summary['val_accuracy']:.3f}")
-        print(f"wrote {output}: best epoch {best}/{payload['epoch']}{val}, {seconds:.2f}s",
-              file=sys.stderr)
+        members = "" if train_cfg.ensemble == 1 else (
+            f"an ensemble of {train_cfg.ensemble} (seeds {train_cfg.seed}-"
+            f"{train_cfg.seed + train_cfg.ensemble - 1}); member 1: ")
+        print(f"wrote {output}: {members}best epoch {best}/{payload['epoch']}{val}, "
+              f"{seconds:.2f}s", file=sys.stderr)
     return summary
 
 

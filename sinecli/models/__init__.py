@@ -16,21 +16,25 @@ from typing import Any
 
 from sinecli import names
 from sinecli.errors import SinecliError
-from sinecli.models import conv, notebook, recurrent, rocket
+from sinecli.models import base, conv, notebook, recurrent, rocket
 from sinecli.models.base import ModelConfig, Scaled
 from sinecli.models.conv import ConvClassifier, ConvConfig
+from sinecli.models.ensemble import MAX_MEMBERS, Ensemble
 from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
 from sinecli.models.rocket import MiniRocketClassifier, RocketConfig
 
-__all__ = ["FAMILIES", "KINDS", "LEGACY_DEFAULTS", "Family", "ModelConfig", "NotebookRNN",
-           "RecurrentClassifier", "build", "config_from_dict", "family", "validate"]
+__all__ = ["FAMILIES", "KINDS", "LEGACY_DEFAULTS", "MAX_MEMBERS", "Ensemble", "Family",
+           "ModelConfig", "NotebookRNN", "RecurrentClassifier", "build", "build_members",
+           "check_members", "config_from_dict", "family", "validate"]
 
 
 @dataclass(frozen=True)
 class Family:
     """One kind of model: how to check its config and build it; `fixed_length` models read
-    sequences of exactly the training length (their weights are tied to it).
+    sequences of exactly the training length (their weights are tied to it); `parameters`
+    counts a config's weights and buffers (for the size limit of an ensemble, whose members
+    are all held at once).
 
     `fit` is None for models trained by gradient steps (sinecli.train's loop). A closed-form
     family gives `fit(model, X, lengths, y, *, seed) -> report`, which fills the built model's
@@ -46,25 +50,34 @@ class Family:
     fixed_length: bool = False
     summary: str = ""
     fit: Callable[..., dict[str, Any]] | None = None
+    parameters: Callable[[Any], int] | None = None
 
 
 FAMILIES: dict[str, Family] = {
     "gru": Family(ModelConfig, recurrent.validate, RecurrentClassifier,
-                  summary="gated recurrent unit over patches of points"),
+                  summary="gated recurrent unit over patches of points",
+                  parameters=recurrent.parameter_count),
     "lstm": Family(ModelConfig, recurrent.validate, RecurrentClassifier,
-                   summary="long short-term memory over patches of points"),
+                   summary="long short-term memory over patches of points",
+                   parameters=recurrent.parameter_count),
     "rnn": Family(ModelConfig, recurrent.validate, RecurrentClassifier,
-                  summary="plain tanh recurrent network over patches of points"),
+                  summary="plain tanh recurrent network over patches of points",
+                  parameters=recurrent.parameter_count),
     "notebook": Family(ModelConfig, notebook.validate, NotebookRNN, fixed_length=True,
-                       summary="the notebook's hand-written cell, for comparison"),
+                       summary="the notebook's hand-written cell, for comparison",
+                       parameters=notebook.parameter_count),
     "fcn": Family(ConvConfig, conv.validate, ConvClassifier,
-                  summary="fully convolutional network (Wang et al. 2017), 3 convolutions"),
+                  summary="fully convolutional network (Wang et al. 2017), 3 convolutions",
+                  parameters=conv.parameter_count),
     "resnet": Family(ConvConfig, conv.validate, ConvClassifier,
-                     summary="residual convolutional network (Wang et al. 2017), 3 blocks"),
+                     summary="residual convolutional network (Wang et al. 2017), 3 blocks",
+                     parameters=conv.parameter_count),
     "inception": Family(ConvConfig, conv.validate, ConvClassifier,
-                        summary="InceptionTime network (Ismail Fawaz et al. 2020), 6 modules"),
+                        summary="InceptionTime network (Ismail Fawaz et al. 2020), 6 modules",
+                        parameters=conv.parameter_count),
     "rocket": Family(RocketConfig, rocket.validate, MiniRocketClassifier, fit=rocket.fit,
-                     summary="MiniRocket-style random-kernel features, calibrated ridge head"),
+                     summary="MiniRocket-style random-kernel features, calibrated ridge head",
+                     parameters=rocket.parameter_count),
 }
 KINDS = tuple(FAMILIES)
 if KINDS != names.KINDS:  # the CLI lists sinecli.names.KINDS without importing torch
@@ -89,6 +102,30 @@ def build(cfg: Any) -> Scaled:
     """Instantiate the model for `cfg` (weights from torch's global RNG; seed it first)."""
     validate(cfg)
     return family(cfg.kind).build(cfg)
+
+
+def build_members(cfg: Any, members: int) -> Scaled | Ensemble:
+    """The model a checkpoint of `members` models holds: one model, or an ensemble of them
+    (sinecli.models.ensemble), whose weights `load_state_dict` then fills."""
+    if members == 1:
+        return build(cfg)
+    validate(cfg)
+    check_members(cfg, members)
+    return Ensemble([family(cfg.kind).build(cfg) for _ in range(members)])
+
+
+def check_members(cfg: Any, members: int, where: str = "--ensemble") -> None:
+    """An ensemble's size: 1 to MAX_MEMBERS members, whose weights together keep within
+    the one-model limit (all are held in memory at once)."""
+    if not 1 <= members <= MAX_MEMBERS:
+        raise SinecliError(f"{where}: members must be in [1, {MAX_MEMBERS}], got {members}")
+    count = family(cfg.kind).parameters
+    if count is not None and members > 1:
+        total = members * count(cfg)
+        if total > base.MAX_PARAMETERS:
+            raise SinecliError(f"{where}: {members} members of {count(cfg):,} parameters "
+                               f"would hold {total:,} (limit {base.MAX_PARAMETERS:,}); "
+                               "choose fewer members or a smaller model")
 
 
 def config_from_dict(values: dict[str, Any]) -> Any:

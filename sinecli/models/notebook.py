@@ -6,7 +6,14 @@ import torch
 from torch import nn
 
 from sinecli.errors import SinecliError
-from sinecli.models.base import MAX_HIDDEN, ModelConfig, Scaled, as_3d, check_data_fields
+from sinecli.models.base import (
+    MAX_HIDDEN,
+    ModelConfig,
+    Scaled,
+    as_3d,
+    check_data_fields,
+    check_size,
+)
 
 
 def validate(cfg: ModelConfig, where: str) -> None:
@@ -21,6 +28,12 @@ def validate(cfg: ModelConfig, where: str) -> None:
     check_data_fields(cfg, where)
     if cfg.seq_len < 2:
         raise SinecliError(f"{where}: the notebook cell needs sequences of at least 2 points")
+    check_size(parameter_count(cfg), where)
+
+
+def parameter_count(cfg: ModelConfig) -> int:
+    """i2h and i2o, each over T + H inputs, and the scaling buffers."""
+    return (cfg.seq_len + cfg.hidden + 1) * (cfg.hidden + cfg.num_classes) + 2
 
 
 class NotebookRNN(Scaled):
