@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -157,3 +158,36 @@ def test_a_damaged_ensemble_record_is_refused(runner: CliRunner, files: dict[str
         result = invoke(runner, "evaluate", bad, files["test"])
         assert_exit(result, 2)
         assert said in result.stderr, result.stderr
+
+
+def test_the_summary_counts_every_member_and_ctrl_c_writes_nothing(
+    runner: CliRunner, files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "ens.pt"
+    result = invoke(runner, "train", files["train"], "-o", model, "--ensemble", "3", "--json",
+                    "-q", *GRU)
+    assert_exit(result, 0)
+    summary = json.loads(result.stdout)
+    members = checkpoint.load(model).members
+    assert summary["ensemble"] == 3 and summary["seed"] == 0
+    assert summary["loop_seconds"] == pytest.approx(
+        sum(sum(m["history"]["seconds"]) for m in members), abs=2e-3)
+    assert summary["loop_seconds"] > sum(members[0]["history"]["seconds"])
+
+    import sinecli.train
+
+    real = sinecli.train.fit
+
+    def interrupted_in_member_2(ds: Any, model_cfg: Any, cfg: Any, *args: Any,
+                                **kwargs: Any) -> Any:
+        if cfg.ensemble == 1 and cfg.seed == 1:
+            raise KeyboardInterrupt
+        return real(ds, model_cfg, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(sinecli.train, "fit", interrupted_in_member_2)
+    other = tmp_path / "other.pt"
+    result = invoke(runner, "train", files["train"], "-o", other, "--ensemble", "3", *GRU)
+    assert_exit(result, 130)
+    assert "an ensemble (--ensemble 3) is written once all its members are trained" in \
+        result.stderr
+    assert not other.exists()

@@ -277,7 +277,8 @@ def _train(
         "val_loss": history["val_loss"][best - 1],
         "val_accuracy": history["val_accuracy"][best - 1],
         "seconds": round(seconds, 3),
-        "loop_seconds": round(sum(history["seconds"][start:]), 3),
+        "loop_seconds": round(sum(s for h in [m["history"] for m in payload.get("members", [])]
+                                  or [history] for s in h["seconds"][start:]), 3),
         "seed": train_cfg.seed,
         "ensemble": train_cfg.ensemble,
     }
