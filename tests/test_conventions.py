@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -325,3 +326,25 @@ def test_readme_documents_every_config_key() -> None:
     keys = {*SCALARS, "classes", *(f.name for f in dataclasses.fields(TrainConfig)),
             *(model_keys - {"seq_len", "num_classes", "channels"})}
     assert keys - documented == set()
+
+
+def test_the_entry_point_raises_the_collector_threshold(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    """`main` sets the youngest generation's threshold (cli/root.py says why: the full
+    collections that importing torch sets off), leaving the older generations' as they were."""
+    import gc
+
+    from sinecli.cli import main
+    from sinecli.cli.root import GC_THRESHOLD
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(sys, "argv", ["sinecli", "--version"])
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code == 0
+        assert gc.get_threshold() == (GC_THRESHOLD, *before[1:])
+    finally:
+        gc.set_threshold(*before)
+    assert capsys.readouterr().out.startswith("sinecli ")

@@ -1,6 +1,6 @@
 """The command-line layer: parse options, call one library function, map errors to exit codes.
 
-`app.py` holds the Typer app, with every error's exit code in one place, and `main`; each
+`root.py` holds the Typer app, with every error's exit code in one place, and `main`; each
 command's options are declared in a module of its own here, and what the command does is in
 `sinecli.commands`. Importing this package registers the commands, in the order of `--help`.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from sinecli.cli.app import app, main
+from sinecli.cli.root import app, main
 
 __all__ = ["COMMANDS", "app", "main"]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sinecli import streams
-from sinecli.cli.app import (
+from sinecli.cli.root import (
     app,
     err,
 )

@@ -10,7 +10,7 @@ import typer
 from typer._click.core import ParameterSource
 from typer._click.exceptions import MissingParameter
 
-from sinecli.cli.app import (
+from sinecli.cli.root import (
     app,
     emit_json,
     flags_named,

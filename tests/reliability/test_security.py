@@ -181,7 +181,7 @@ def _keyword(call: ast.Call, name: str) -> Any:
 
 def test_sources_were_found() -> None:
     names = {str(p.relative_to(PACKAGE)) for p in SOURCES}
-    assert {"dataset.py", "checkpoint.py", "cli/app.py", "cli/train.py"} <= names
+    assert {"dataset.py", "checkpoint.py", "cli/root.py", "cli/train.py"} <= names
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
