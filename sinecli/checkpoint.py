@@ -5,9 +5,10 @@ training config and seed, history, dataset hash, versions) plus, under `resume`,
 optimizer and RNG state that `train --resume` continues from. `world_size` and `backend` say
 how many processes trained it (torchrun; 1 and None without), and under torchrun
 `resume.ranks` holds every rank's RNG state; the file is the same ordinary checkpoint.
-An ensemble (`train --ensemble N`) stores `ensemble` = N, the weights of all its members in
-one state dict (`members.<i>.*`), and each member's seed, epochs and history under `members`;
-a file without `ensemble` holds one model.
+`train --refit` stores, under `refit`, the epoch its validation run chose, the steps then
+trained on all the data and that run's history. An ensemble (`train --ensemble N`) stores
+`ensemble` = N, the weights of all its members in one state dict (`members.<i>.*`), and each
+member's seed, epochs and history under `members`; a file without `ensemble` holds one model.
 """
 
 from __future__ import annotations
@@ -208,7 +209,23 @@ def load(path: str | Path) -> Checkpoint:
                            f"{cfg.num_classes} outputs")
     _check_weights(payload["state_dict"], f"checkpoint {p}: state_dict")
     _check_ensemble(payload, f"checkpoint {p}")
+    _check_refit(payload.get("refit"), f"checkpoint {p}: refit")
     return Checkpoint(path=p, payload=payload)
+
+
+def _check_refit(refit: Any, where: str) -> None:
+    """`train --refit`'s record: the epoch validation chose, the steps trained on all the
+    data, and the choosing run's history (absent or None: no refit)."""
+    if refit is None:
+        return
+    counts = ("best_epoch", "epochs_run", "steps")
+    if not isinstance(refit, dict) or not isinstance(refit.get("history"), dict) or not all(
+            isinstance(refit.get(k), int) and not isinstance(refit.get(k), bool) and
+            refit[k] >= 1 for k in counts):
+        raise SinecliError(f"{where}: expected best_epoch, epochs_run and steps >= 1 and a "
+                           "history")
+    _check_history({"epoch": refit["epochs_run"], "best_epoch": refit["best_epoch"],
+                    "history": refit["history"]}, where)
 
 
 def _check_ensemble(payload: dict[str, Any], where: str) -> None:

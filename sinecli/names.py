@@ -89,7 +89,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
               "optimizer": "adam", "momentum": 0.0, "weight_decay": 0.0, "grad_clip": 1.0,
               "val_fraction": 0.2, "patience": 0, "seed": 0, "deterministic": False,
               "scale_inputs": True, "sampling": "epoch", "steps_per_epoch": 0, "steps": 0,
-              "log_every": 0, "checkpoint_every": 0, "precision": "fp32", "ensemble": 1},
+              "log_every": 0, "checkpoint_every": 0, "precision": "fp32", "ensemble": 1,
+              "refit": False},
 }
 
 

@@ -15,6 +15,8 @@ from sinecli.train import EpochRecord
 
 def _fmt(record: EpochRecord) -> str:
     parts = [f"epoch {record.epoch}/{record.epochs}", f"loss {record.train_loss:.4g}"]
+    if record.stage:
+        parts.insert(0, record.stage)
     if record.members > 1:
         parts.insert(0, f"member {record.member}/{record.members}")
     if record.val_loss is not None:
@@ -70,7 +72,8 @@ class RichReporter:
 
     def epoch(self, record: EpochRecord) -> None:
         # an ensemble's members fill one bar in turn: total = members x epochs
-        status = _fmt(record).split("  ", 1)[1]
+        epoch = f"epoch {record.epoch}/{record.epochs}"  # the bar counts the epochs
+        status = "  ".join(part for part in _fmt(record).split("  ") if part != epoch)
         done = (record.member - 1) * record.epochs + record.epoch
         self._progress.update(self._task, completed=done, total=record.members * record.epochs,
                               status=status)

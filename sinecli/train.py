@@ -57,6 +57,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # write the checkpoint every N epochs during training; 0 = at end
     precision: str = "fp32"
     ensemble: int = 1  # models trained with seeds seed, seed + 1, ...; probabilities averaged
+    refit: bool = False  # then train again on all the data, for the steps validation chose
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -86,6 +87,8 @@ def validate(cfg: TrainConfig, where: str = "train") -> None:
          f"ensemble must be in [1, {MAX_MEMBERS}], got {cfg.ensemble}"),
         (not (cfg.patience and cfg.val_fraction == 0),
          "patience needs a validation split: set val_fraction > 0"),
+        (not (cfg.refit and cfg.val_fraction == 0),
+         "refit needs a validation split to choose the step count: set val_fraction > 0"),
     ]
     for ok, message in checks:
         if not ok:
@@ -104,6 +107,7 @@ class EpochRecord:
     seconds: float
     member: int = 1  # of an ensemble's members, counted from 1
     members: int = 1
+    stage: str = ""  # "refit": the second training of `--refit`, on all the data
 
 
 class Reporter(Protocol):
@@ -257,6 +261,8 @@ def prepare(
         raise SinecliError(f"model {model_cfg.kind} reads sequences of one length, but the "
                            f"training data's lengths range from {lo} to {hi}; use another "
                            "--model")
+    if cfg.refit:
+        _check_refit(model_cfg, cfg, resume, world_size)
     if fam.fit is not None:
         if resume:
             raise SinecliError(f"--resume: model {model_cfg.kind} is fitted in one closed-form "
@@ -285,6 +291,23 @@ def _check_ensemble(model_cfg: Any, cfg: TrainConfig, resume: bool, world_size: 
     if world_size > 1:
         raise SinecliError(f"--ensemble {n} trains its members in one process; train it "
                            "without torchrun or --nproc-per-node")
+
+
+def _check_refit(model_cfg: Any, cfg: TrainConfig, resume: bool, world_size: int) -> None:
+    """A refit trains twice in one process and writes once, at the end; a closed-form family
+    already fits on all the training data."""
+    if family(model_cfg.kind).fit is not None:
+        raise SinecliError(f"--refit: model {model_cfg.kind} already fits on all the training "
+                           "data (its penalty chosen by leave-one-out); drop --refit")
+    if resume:
+        raise SinecliError("--resume: a --refit run is written once both of its trainings end; "
+                           "there is nothing to resume")
+    if cfg.checkpoint_every:
+        raise SinecliError("--checkpoint-every: a --refit run is written once both of its "
+                           "trainings end; drop one of the two")
+    if world_size > 1:
+        raise SinecliError("--refit trains in one process; train it without torchrun or "
+                           "--nproc-per-node")
 
 
 def fit(
@@ -321,6 +344,8 @@ def fit(
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     try:
+        if cfg.refit:
+            return _fit_refit(ds, model_cfg, cfg, device, reporter, group)
         return _fit(ds, model_cfg, cfg, device, resume, reporter, on_checkpoint, group)
     finally:
         # only when changed: each call imports torch._inductor (about 1.5 s, once per process)
@@ -328,15 +353,41 @@ def fit(
             torch.use_deterministic_algorithms(was_deterministic)
 
 
-class _MemberReporter:
-    """Tells the progress display which member of an ensemble an epoch belongs to."""
+def _fit_refit(
+    ds: Dataset, model_cfg: Any, cfg: TrainConfig, device: torch.device,
+    reporter: Reporter | None, group: Local,
+) -> dict[str, Any]:
+    """Train with the validation split to choose the best epoch, then train a new model from
+    the same seed on all the data for as many optimizer steps (best epoch x steps per epoch of
+    the first run), with no split: a small training set keeps its fifth for the weights, and
+    validation still picks how long to train. The payload is the second run's, with the first
+    run's choice and history under `refit`."""
+    assert ds.y is not None
+    chosen = _fit(ds, model_cfg, cfg, device, None, reporter, None, group)
+    best, history = chosen["best_epoch"], chosen["history"]
+    n_train = len(split(ds.y, cfg.val_fraction, cfg.seed)[0])
+    steps = best * steps_per_epoch(cfg, n_train)
+    whole = dataclasses.replace(cfg, val_fraction=0.0, patience=0, steps=steps, refit=False)
+    whole = dataclasses.replace(whole, epochs=planned_epochs(whole, ds.y))
+    final = _fit(ds, model_cfg, whole, device, None, _Tagged(reporter, stage="refit"), None,
+                 group)
+    refit = {"best_epoch": best, "epochs_run": chosen["epoch"], "steps": steps,
+             "val_loss": history["val_loss"][best - 1],
+             "val_accuracy": history["val_accuracy"][best - 1], "history": history}
+    payload = {key: value for key, value in final.items() if key != "resume"}
+    return {**payload, "train_config": cfg.to_dict(), "refit": refit}
 
-    def __init__(self, reporter: Reporter, member: int, members: int) -> None:
-        self.reporter, self.member, self.members = reporter, member, members
+
+class _Tagged:
+    """Tells the progress display where an epoch belongs: which member of an ensemble, or
+    the second training of a refit (fields of EpochRecord)."""
+
+    def __init__(self, reporter: Reporter | None, **fields: Any) -> None:
+        self.reporter, self.fields = reporter, fields
 
     def epoch(self, record: EpochRecord) -> None:
-        self.reporter.epoch(dataclasses.replace(record, member=self.member,
-                                                members=self.members))
+        if self.reporter is not None:
+            self.reporter.epoch(dataclasses.replace(record, **self.fields))
 
 
 def _fit_ensemble(
@@ -352,7 +403,7 @@ def _fit_ensemble(
     payloads = []
     for i in range(n):
         member_cfg = dataclasses.replace(cfg, seed=cfg.seed + i, ensemble=1)
-        shown = None if reporter is None else _MemberReporter(reporter, i + 1, n)
+        shown = _Tagged(reporter, member=i + 1, members=n)
         payloads.append(fit(ds, model_cfg, member_cfg, device, reporter=shown))
     first = payloads[0]
     state = {f"members.{i}.{key}": value

@@ -34,7 +34,7 @@ CHECKPOINT_KEYS = ("file", "kind", "size_bytes", "sha256", "format_version", "si
                    "train_lengths", "train_config", "epochs_run", "finished", "resumable",
                    "best_epoch", "best_train_loss", "best_val_loss", "best_val_accuracy",
                    "train_seconds", "device", "dataset", "dataset_sha256", "fit_report",
-                   "ensemble")
+                   "ensemble", "refit")
 HISTORY_HEADER = "epoch,train_loss,val_loss,val_accuracy,seconds"
 LONG_NAME = "a_class_name_far_longer_than_any_terminal_is_wide_" * 3
 

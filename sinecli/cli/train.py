@@ -113,6 +113,13 @@ def train(
         float, typer.Option(help="Max gradient norm; 0 turns clipping off.",
                             rich_help_panel=OPTIM_PANEL)
     ] = TRAIN["grad_clip"],
+    refit: Annotated[
+        bool,
+        typer.Option("--refit/--no-refit", help="After the validation split has chosen the "
+                     "best epoch, train again on all the data for as many steps (small "
+                     "training sets keep their validation share for the weights).",
+                     rich_help_panel=OPTIM_PANEL),
+    ] = TRAIN["refit"],
     patience: Annotated[
         int,
         typer.Option(help="Stop after N epochs without a better validation loss (0 = never).",
@@ -196,7 +203,7 @@ def train(
                          grad_clip=grad_clip, val_fraction=val_fraction, patience=patience,
                          seed=seed, deterministic=deterministic,
                          checkpoint_every=checkpoint_every, precision=precision.value,
-                         ensemble=ensemble)
+                         ensemble=ensemble, refit=refit)
     try:
         with flags_named(ctx, config):
             result = run(cast(Path, data), output, config, model_flags, train_flags,

@@ -158,6 +158,9 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
         "dataset_sha256": p.get("dataset_sha256"),
         "fit_report": p.get("fit_report"),  # closed-form families only
         "ensemble": _ensemble(ckpt),
+        "refit": None if p.get("refit") is None else {
+            key: p["refit"][key] for key in ("best_epoch", "epochs_run", "steps", "val_loss",
+                                             "val_accuracy")},
     }
 
 
@@ -287,6 +290,13 @@ def _members(ensemble: dict[str, Any]) -> str:
             f" best validation loss of each: {losses}; below: member 1")
 
 
+def _refit(refit: dict[str, Any]) -> str:
+    return (f"validation chose epoch {refit['best_epoch']} of {refit['epochs_run']} (val_loss "
+            f"{_num(refit['val_loss'], '.4g')}, val_accuracy "
+            f"{_num(refit['val_accuracy'], '.4f')}); then {refit['steps']} steps on all the "
+            "data, below")
+
+
 def _checkpoint_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
     model = info["model"]
     lengths = info["train_lengths"]
@@ -301,6 +311,7 @@ def _checkpoint_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("trained on lengths", _span(*lengths) if lengths else "-"),
         ("training config", _pairs(info["train_config"])),
         *([("ensemble", _members(info["ensemble"]))] if info.get("ensemble") else []),
+        *([("refit", _refit(info["refit"]))] if info.get("refit") else []),
         ("epochs run", _epochs(info)),
         ("resume state", "yes (train --resume can continue it)" if info["resumable"] else "no"),
         ("best epoch" if info.get("fit_report") is None else "fit", _best(info)),

@@ -281,10 +281,18 @@ def _train(
                                   or [history] for s in h["seconds"][start:]), 3),
         "seed": train_cfg.seed,
         "ensemble": train_cfg.ensemble,
+        "refit": None if "refit" not in payload else {
+            key: payload["refit"][key] for key in ("best_epoch", "steps", "val_loss",
+                                                  "val_accuracy")},
     }
     if not quiet:
         val = "" if summary["val_loss"] is None else (
             f", val_loss {summary['val_loss']:.4g}, val_acc {summary['val_accuracy']:.3f}")
+        refit = payload.get("refit")
+        if refit is not None:
+            val = (f", on all {ds.n} sequences for {refit['steps']} steps (validation chose "
+                   f"epoch {refit['best_epoch']}: val_loss {refit['val_loss']:.4g}, val_acc "
+                   f"{refit['val_accuracy']:.3f})")
         members = "" if train_cfg.ensemble == 1 else (
             f"an ensemble of {train_cfg.ensemble} (seeds {train_cfg.seed}-"
             f"{train_cfg.seed + train_cfg.ensemble - 1}); member 1: ")
