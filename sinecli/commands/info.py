@@ -151,8 +151,7 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
         "best_train_loss": at_best("train_loss"),
         "best_val_loss": at_best("val_loss"),
         "best_val_accuracy": at_best("val_accuracy"),
-        "train_seconds": sum(s for m in (ckpt.members or [p]) for s in m["history"]["seconds"]
-                             if s is not None),
+        "train_seconds": sum(_seconds(m["history"]) for m in ckpt.members or [p]),
         "device": p.get("device"),
         "dataset": p.get("dataset"),
         "dataset_sha256": p.get("dataset_sha256"),
@@ -176,8 +175,13 @@ def _ensemble(ckpt: Any) -> dict[str, Any] | None:
         rows.append({"seed": member["seed"], "epochs_run": member["epoch"], "best_epoch": best,
                      "best_val_loss": h["val_loss"][best - 1] if best else None,
                      "best_val_accuracy": h["val_accuracy"][best - 1] if best else None,
-                     "train_seconds": sum(s for s in h["seconds"] if s is not None)})
+                     "train_seconds": _seconds(h)})
     return {"members": ckpt.ensemble, "each": rows}
+
+
+def _seconds(history: dict[str, list]) -> float:
+    """The seconds a history's epochs took (None: not recorded)."""
+    return sum(s for s in history["seconds"] if s is not None)
 
 
 def history_rows(path: Path) -> list[dict[str, Any]]:

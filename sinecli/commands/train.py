@@ -264,6 +264,8 @@ def _train(
         return None
     history = payload["history"]
     best = payload["best_epoch"]
+    # an ensemble's loop is all its members' (each trained from epoch 0)
+    histories = [m["history"] for m in payload.get("members", [])] or [history]
     summary = {
         "checkpoint": str(output),
         "data": str(data),
@@ -277,8 +279,7 @@ def _train(
         "val_loss": history["val_loss"][best - 1],
         "val_accuracy": history["val_accuracy"][best - 1],
         "seconds": round(seconds, 3),
-        "loop_seconds": round(sum(s for h in [m["history"] for m in payload.get("members", [])]
-                                  or [history] for s in h["seconds"][start:]), 3),
+        "loop_seconds": round(sum(sum(h["seconds"][start:]) for h in histories), 3),
         "seed": train_cfg.seed,
         "ensemble": train_cfg.ensemble,
         "refit": None if "refit" not in payload else {

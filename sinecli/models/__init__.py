@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sinecli import names
@@ -50,7 +50,7 @@ class Family:
     fixed_length: bool = False
     summary: str = ""
     fit: Callable[..., dict[str, Any]] | None = None
-    parameters: Callable[[Any], int] | None = None
+    parameters: Callable[[Any], int] = field(kw_only=True)
 
 
 FAMILIES: dict[str, Family] = {
@@ -119,13 +119,11 @@ def check_members(cfg: Any, members: int, where: str = "--ensemble") -> None:
     the one-model limit (all are held in memory at once)."""
     if not 1 <= members <= MAX_MEMBERS:
         raise SinecliError(f"{where}: members must be in [1, {MAX_MEMBERS}], got {members}")
-    count = family(cfg.kind).parameters
-    if count is not None and members > 1:
-        total = members * count(cfg)
-        if total > base.MAX_PARAMETERS:
-            raise SinecliError(f"{where}: {members} members of {count(cfg):,} parameters "
-                               f"would hold {total:,} (limit {base.MAX_PARAMETERS:,}); "
-                               "choose fewer members or a smaller model")
+    each = family(cfg.kind).parameters(cfg)
+    if members * each > base.MAX_PARAMETERS:
+        raise SinecliError(f"{where}: {members} members of {each:,} parameters would hold "
+                           f"{members * each:,} (limit {base.MAX_PARAMETERS:,}); choose fewer "
+                           "members or a smaller model")
 
 
 def config_from_dict(values: dict[str, Any]) -> Any:
