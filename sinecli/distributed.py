@@ -123,6 +123,11 @@ class Local:
     def all_reduce(self, sums: torch.Tensor) -> torch.Tensor:
         return sums
 
+    def all_gather_rows(self, part: torch.Tensor, n: int) -> list[torch.Tensor]:
+        """Every rank's `part` (rows, ...), this rank's being every world_size-th of `n`
+        rows from its rank; padded parts (ceil(n / world_size) rows) under the launcher."""
+        return [part]
+
     def gather_rng(self, state: dict[str, Any]) -> list[dict[str, Any]]:
         return [state]
 
@@ -193,6 +198,17 @@ class Group(Local):
         with self._contact():
             dist.all_reduce(sums)
         return sums
+
+    def all_gather_rows(self, part: torch.Tensor, n: int) -> list[torch.Tensor]:
+        import torch.distributed as dist
+
+        per_rank = -(-n // self.world_size)
+        padded = part.new_zeros(per_rank, *part.shape[1:])
+        padded[: len(part)] = part
+        out = [torch.empty_like(padded) for _ in range(self.world_size)]
+        with self._contact():
+            dist.all_gather(out, padded)
+        return out
 
     def gather_rng(self, state: dict[str, Any]) -> list[dict[str, Any]]:
         import torch.distributed as dist

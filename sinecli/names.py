@@ -84,7 +84,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "generate": {"samples_per_class": 100, "points": 100, "start": 0.0, "stop": 1.0,
                  "noise_std": 0.02, "seed": 0},
     "model": {"kind": "rocket", "num_features": 10_000, "max_dilations_per_kernel": 32,
-              "fill_to_longest": True},
+              "fill_to_longest": True, "exact_limit": 4096, "head_epochs": 0},
     "train": {"epochs": 12, "batch_size": 64, "lr": 0.02, "lr_schedule": "cosine",
               "optimizer": "adam", "momentum": 0.0, "weight_decay": 0.0, "grad_clip": 1.0,
               "val_fraction": 0.2, "patience": 0, "seed": 0, "deterministic": False,

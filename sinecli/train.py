@@ -271,7 +271,10 @@ def prepare(
             raise SinecliError(f"model {model_cfg.kind} is fitted in one closed-form step, in "
                                "one process; train it without torchrun or --nproc-per-node, "
                                "or choose a gradient-trained --model (gru, lstm, fcn, ...)")
-    split(ds.y, cfg.val_fraction, cfg.seed)  # its errors now, not once the work has started
+    if fam.fit is None:  # a closed-form family holds out no validation split
+        split(ds.y, cfg.val_fraction, cfg.seed)  # its errors now, not once the work started
+    elif np.count_nonzero(np.bincount(ds.y)) < 2:
+        raise SinecliError("training data holds only one class; a classifier needs at least 2")
     if cfg.steps:
         cfg = dataclasses.replace(cfg, epochs=planned_epochs(cfg, ds.y))
     return model_cfg, cfg

@@ -173,3 +173,15 @@ def test_formatter_quotes_awkward_names_and_crosses_chunks(monkeypatch, tmp_path
     assert [r["predicted_class"] for r in lines] == [names[k] for k in proba.argmax(axis=1)]
     assert list(lines[0]) == ["index", "predicted", "predicted_class",
                               *(f"p_{n}" for n in names)]
+
+
+def test_a_rocket_checkpoint_from_before_the_split_predicts_as_it_did(runner: CliRunner
+                                                                     ) -> None:
+    # written by sinecli before the transform and the head became modules of their own
+    # (flat buffer names); its predictions then, byte for byte
+    data = Path(__file__).parent / "data"
+    result = runner.invoke(app, ["predict", str(data / "rocket_before.pt"),
+                                 str(data / "rocket_before_test.npz"), "--format", "csv",
+                                 "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (data / "rocket_before_pred.csv").read_text()

@@ -68,7 +68,7 @@ def test_refit_trains_on_all_the_data_for_the_steps_validation_chose(
 
 
 @pytest.mark.parametrize(("flags", "said"), [
-    (["--refit"], "--refit: model rocket already fits on all the training data"),
+    (["--refit"], "--refit: does not apply to model rocket"),
     (["--refit", *GRU, "--val-fraction", "0"], "refit needs a validation split"),
     (["--refit", *GRU, "--checkpoint-every", "1"], "--checkpoint-every: a --refit run"),
 ])

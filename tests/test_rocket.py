@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sinecli.errors import SinecliError
-from sinecli.models import KINDS, build, config_from_dict, family, rocket
+from sinecli.models import KINDS, build, config_from_dict, family
 from sinecli.models.rocket import (
     KERNEL_TAPS,
     NUM_KERNELS,
@@ -19,14 +19,24 @@ from sinecli.models.rocket import (
     RocketConfig,
     count_above,
     dilation_length_for,
+    draw_sequences,
     fit,
     fit_biases,
     fit_dilations,
     fit_temperature,
     quantile_levels,
 )
+from sinecli.models.rocket import transform as rocket_transform
+from sinecli.models.rocket import workers as rocket_workers
 
 pytestmark = pytest.mark.usefixtures("torch_globals")
+
+
+def fit_biases_of(model: MiniRocketClassifier, x: torch.Tensor, lengths: torch.Tensor,
+                  rng: np.random.Generator) -> None:
+    """The biases from sequences of x drawn by `rng`, as a fit draws them."""
+    tf = model.transform
+    fit_biases(tf, x, lengths, draw_sequences(tf, len(x), rng))
 
 #: Small enough for a fast suite: 8 features per kernel.
 SMALL = 8 * NUM_KERNELS
@@ -94,16 +104,17 @@ def direct_features(model: MiniRocketClassifier, x: np.ndarray, lengths: np.ndar
     rows = []
     for i in range(len(x)):
         row, at = [], 0
-        for slot, (d, n) in enumerate(zip(model.dilations.tolist(), model.counts.tolist(),
+        tf = model.transform
+        for slot, (d, n) in enumerate(zip(tf.dilations.tolist(), tf.counts.tolist(),
                                           strict=True)):
             for k in range(NUM_KERNELS):
                 if n == 0:
                     continue
-                channels = np.flatnonzero(model.channel_masks[slot, k].numpy())
+                channels = np.flatnonzero(model.transform.channel_masks[slot, k].numpy())
                 out = direct_output(x[i], int(lengths[i]), KERNEL_TAPS[k], d, channels)
                 if (slot + k) % 2 == 1 and lengths[i] > 8 * d:  # inner positions only
                     out = out[4 * d: lengths[i] - 4 * d]
-                for b in model.biases[at: at + n].double().numpy():
+                for b in model.transform.biases[at: at + n].double().numpy():
                     row.append(np.mean(out > b))
                 at += n
         rows.append(row)
@@ -123,16 +134,17 @@ def test_features_match_a_direct_per_kernel_computation() -> None:
     cfg = RocketConfig(num_features=3 * NUM_KERNELS, max_dilations_per_kernel=3, seed=5,
                        seq_len=21, num_classes=2, channels=3)
     model = MiniRocketClassifier(cfg)
-    fit_biases(model, torch.from_numpy(x), torch.from_numpy(lengths), np.random.default_rng(1))
-    assert model.used_dilations() == [1, 1, 2]  # a repeated dilation: two slots of draws
-    assert not torch.equal(model.channel_masks[0], model.channel_masks[1])
-    assert model.channel_masks.sum(-1).min() >= 1 and model.channel_masks.sum(-1).max() > 1
+    fit_biases_of(model, torch.from_numpy(x), torch.from_numpy(lengths), np.random.default_rng(1))
+    assert model.transform.used_dilations() == [1, 1, 2]  # a repeated dilation: two slots of draws
+    assert not torch.equal(model.transform.channel_masks[0], model.transform.channel_masks[1])
+    masks = model.transform.channel_masks
+    assert masks.sum(-1).min() >= 1 and masks.sum(-1).max() > 1
     got = model.features(torch.from_numpy(x), torch.from_numpy(lengths)).double().numpy()
     # exact counts: any difference would be at least 1 / 21
     np.testing.assert_allclose(got, direct_features(model, x, lengths), rtol=0, atol=1e-6)
     # and real-valued inputs agree up to the float32 rounding of a rare near-tie
     xr, lr = ragged(3, 3, 12, 21, seed=4)
-    fit_biases(model, torch.from_numpy(xr), torch.from_numpy(lr), np.random.default_rng(2))
+    fit_biases_of(model, torch.from_numpy(xr), torch.from_numpy(lr), np.random.default_rng(2))
     got = model.features(torch.from_numpy(xr), torch.from_numpy(lr)).double().numpy()
     assert np.mean(np.abs(got - direct_features(model, xr, lr)) > 1e-6) < 0.01
 
@@ -146,7 +158,7 @@ def test_count_above_in_blocks_counts_every_value(monkeypatch: pytest.MonkeyPatc
     values = torch.from_numpy(rng.integers(-3, 4, size=(13, 5, 11)).astype(np.float32))
     values[2:5, 1] = -math.inf
     edges = torch.from_numpy(rng.integers(-3, 4, size=(5, 3)).astype(np.float32))
-    monkeypatch.setattr(rocket, "COUNT_BLOCK", block)
+    monkeypatch.setattr(rocket_transform, "COUNT_BLOCK", block)
     want = (values[:, :, None, :] > edges[None, :, :, None]).sum(0)  # (K, n, B)
     assert torch.equal(count_above(values, edges), want.float())
 
@@ -160,8 +172,8 @@ def test_blocks_of_time_steps_compute_the_same_features(monkeypatch: pytest.Monk
     x, lengths = ragged(9, 2, 5, 70, seed=14)
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
     whole = model.features(xt, lt)
-    monkeypatch.setattr(rocket, "KERNEL_BLOCK", kernel_block)
-    monkeypatch.setattr(rocket, "COUNT_BLOCK", count_block)
+    monkeypatch.setattr(rocket_transform, "KERNEL_BLOCK", kernel_block)
+    monkeypatch.setattr(rocket_transform, "COUNT_BLOCK", count_block)
     assert torch.equal(model.features(xt, lt), whole)
 
 
@@ -170,16 +182,16 @@ def test_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch) -> N
     x, lengths = ragged(9, 2, 5, 70, seed=13)
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
     one = model.features(xt, lt)  # one thread (the fixture's)
-    monkeypatch.setattr(rocket, "POOL_POINTS", 1)  # a pool for these small batches too
+    monkeypatch.setattr(rocket_workers, "POOL_POINTS", 1)  # a pool for these small batches too
     torch.set_num_threads(2)  # the dilations on a pool of 2, each on one thread
     assert torch.equal(model.features(xt, lt), one)
-    assert torch.equal(fitted()[0].biases, model.biases)
+    assert torch.equal(fitted()[0].transform.biases, model.transform.biases)
     assert torch.get_num_threads() == 2  # left as it was
     with torch.inference_mode():  # the workers write into the caller's inference tensors
         assert torch.equal(model(xt, lt), model.head(one))
     with torch.no_grad():
         assert torch.equal(model.features(xt, lt), one)
-    monkeypatch.setattr(rocket, "POOL_POINTS", 1 << 40)  # no pool: the caller's thread alone
+    monkeypatch.setattr(rocket_workers, "POOL_POINTS", 1 << 40)  # no pool: this thread alone
     assert torch.equal(model.features(xt, lt), one)
     assert torch.get_num_threads() == 2
 
@@ -189,16 +201,17 @@ def test_biases_are_quantiles_of_a_training_output() -> None:
     cfg = RocketConfig(num_features=4 * NUM_KERNELS, max_dilations_per_kernel=2,
                        seq_len=17, num_classes=2, channels=1)
     model = MiniRocketClassifier(cfg)
-    fit_biases(model, torch.from_numpy(x), torch.from_numpy(lengths), np.random.default_rng(0))
-    levels = quantile_levels(model.biases.numel())
+    fit_biases_of(model, torch.from_numpy(x), torch.from_numpy(lengths), np.random.default_rng(0))
+    levels = quantile_levels(model.transform.biases.numel())
     at = 0
-    for d, n in zip(model.dilations.tolist(), model.counts.tolist(), strict=True):
+    tf = model.transform
+    for d, n in zip(tf.dilations.tolist(), tf.counts.tolist(), strict=True):
         for k in range(NUM_KERNELS * (n > 0)):
             out = direct_output(x[0], 17, KERNEL_TAPS[k], d, np.array([0]))
-            np.testing.assert_allclose(model.biases[at: at + n].numpy(),
+            np.testing.assert_allclose(model.transform.biases[at: at + n].numpy(),
                                        np.quantile(out, levels[at: at + n]), atol=1e-5)
             at += n
-    assert at == model.biases.numel()
+    assert at == model.transform.biases.numel()
 
 
 def test_dilations_spread_exponentially_and_share_out_the_features() -> None:
@@ -246,8 +259,8 @@ def test_a_short_sequence_is_read_to_the_longest_training_length_with_zeros() ->
     # computation on the zero-extended sequence; a longer one is read to its own length
     model, report = fitted()
     x, lengths, _ = waves(48, seed=11)
-    assert int(model.frame) == report["frame"] == int(lengths.max())
-    frame = int(model.frame)
+    assert int(model.transform.frame) == report["frame"] == int(lengths.max())
+    frame = int(model.transform.frame)
     xs, ls = ragged(4, 2, 5, frame + 6, seed=21, integers=True)
     ls[1:] = [5, 12, frame]
     xs *= np.arange(xs.shape[-1])[None, None, :] < ls[:, None, None]  # zero past them
@@ -274,12 +287,13 @@ def test_fill_to_longest_false_reads_each_sequence_to_its_own_length() -> None:
 
 def test_a_state_dict_from_before_the_frame_reads_sequences_to_their_own_length() -> None:
     model, _ = fitted()
-    state = model.state_dict()
+    # the layout before the transform and the head were modules: every buffer at the top
+    state = {key.split(".")[-1]: value for key, value in model.state_dict().items()}
     del state["frame"]
     restored = MiniRocketClassifier(model.cfg)
     restored.load_state_dict(state)
-    assert int(restored.frame) == 0
-    model.frame.zero_()
+    assert int(restored.transform.frame) == 0
+    model.transform.frame.zero_()
     x, lengths = ragged(5, 2, 5, 60, seed=23)
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
     assert torch.equal(restored(xt, lt), model(xt, lt))
@@ -335,7 +349,7 @@ def test_a_fixed_seed_fits_the_same_model() -> None:
     assert report_a == report_b
     for name, value in a.state_dict().items():
         assert torch.equal(value, b.state_dict()[name]), name
-    assert not torch.equal(a.biases, c.biases)
+    assert not torch.equal(a.transform.biases, c.transform.biases)
 
 
 def test_registered_and_validated() -> None:
@@ -359,7 +373,8 @@ def test_golden_section_finds_the_minimum_of_a_unimodal_function() -> None:
 
 
 def test_the_temperature_minimises_the_smoothed_loss_on_a_fine_grid() -> None:
-    from sinecli.models.rocket import _log_softmax, fit_temperature
+    from sinecli.models.rocket import fit_temperature
+    from sinecli.models.rocket import log_softmax as _log_softmax
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, size=60)

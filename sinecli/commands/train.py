@@ -75,6 +75,20 @@ def resolve(
     return model_cfg, train_cfg
 
 
+def check_applies(kind: str, train_flags: dict[str, Any]) -> None:
+    """A training flag the model does not read is refused, naming the model (as a model flag
+    of another family is in `resolve`)."""
+    from sinecli.models import family
+
+    applies = family(kind).train_keys
+    for key, value in train_flags.items():
+        if value is not None and applies is not None and key not in applies:
+            raise SinecliError(f"--{key.replace('_', '-')}: does not apply to model {kind}, "
+                               "which is fitted in one closed-form step (its training settings:"
+                               f" {', '.join('--' + k for k in applies)}); for gradient "
+                               "training choose another --model (gru, fcn, ...)")
+
+
 def print_config(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
     keys = model_keys(model_cfg.kind)
     model = {k: v for k, v in model_cfg.to_dict().items() if k in keys}
@@ -198,6 +212,7 @@ def _prepare(
         if resume_payload["epoch"] >= train_cfg.epochs and not train_cfg.steps:
             raise SinecliError(f"--resume {resume}: already trained {resume_payload['epoch']} "
                                f"epochs; pass --epochs above that to train further")
+    check_applies(model_cfg.kind, train_flags)
     prepare(ds, model_cfg, train_cfg, resume=resume is not None, world_size=group.world_size)
     return _Job(ds, digest, model_cfg, train_cfg, dev, resume_payload)
 
@@ -220,7 +235,13 @@ def _train(
     assert ds.y is not None
     quiet = quiet or not group.is_writer  # one writer: the others are silent unless they fail
     start = job.resume["epoch"] if job.resume else 0
-    device.set_cpu_threads(dev, train_cfg.batch_size, getattr(model_cfg, "hidden", 64), threads)
+    closed_form = family(model_cfg.kind).fit is not None
+    if closed_form:  # its transform shares a batch out among every thread (rocket.workers)
+        if threads:
+            device.set_cpu_threads(dev, 0, 0, threads)
+    else:
+        device.set_cpu_threads(dev, train_cfg.batch_size, getattr(model_cfg, "hidden", 64),
+                               threads)
     if not quiet:
         print(f"training {model_cfg.kind} on {data} ({ds.n} sequences x {ds.length} points, "
               f"{len(ds.class_names)} classes), device {device.describe(dev)}"
@@ -235,7 +256,6 @@ def _train(
         checkpoint.save(output, {**payload, **extra})
         written.append(payload["epoch"])
 
-    closed_form = family(model_cfg.kind).fit is not None
     epochs = 1 if closed_form else planned_epochs(train_cfg, ds.y)
     reporter = make_reporter(epochs * train_cfg.ensemble, start, quiet)
     t0 = time.perf_counter()

@@ -51,6 +51,8 @@ class Family:
     summary: str = ""
     fit: Callable[..., dict[str, Any]] | None = None
     parameters: Callable[[Any], int] = field(kw_only=True)
+    #: The training settings (TrainConfig fields) this family reads; None: all of them.
+    train_keys: tuple[str, ...] | None = field(default=None, kw_only=True)
 
 
 FAMILIES: dict[str, Family] = {
@@ -77,7 +79,8 @@ FAMILIES: dict[str, Family] = {
                         parameters=conv.parameter_count),
     "rocket": Family(RocketConfig, rocket.validate, MiniRocketClassifier, fit=rocket.fit,
                      summary="MiniRocket-style random-kernel features, calibrated ridge head",
-                     parameters=rocket.parameter_count),
+                     parameters=rocket.parameter_count,
+                     train_keys=("seed", "ensemble", "deterministic")),
 }
 KINDS = tuple(FAMILIES)
 if KINDS != names.KINDS:  # the CLI lists sinecli.names.KINDS without importing torch

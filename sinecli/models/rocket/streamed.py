@@ -1,0 +1,185 @@
+"""The calibrated head fitted from features computed a chunk at a time: for training sets too
+large for the exact leave-one-out fit (`head.fit_head`), in memory and time linear in N.
+
+A seeded slice of the training set is held out (`held_out_size`); its features, computed
+once, give the standardisation (mean and std) and judge the candidates. The candidates are
+multinomial logistic regressions, one per L2 penalty in `PENALTIES`, trained together by Adam
+on the same minibatches of the other sequences (their features are computed once per chunk
+and shared, so P heads cost barely more than one). After each epoch every candidate's
+held-out log loss, at its own fitted temperature, is measured; the (penalty, epoch) with the
+least is kept, and its temperature fitted on the held-out slice as the exact head's is on
+the leave-one-out decisions.
+
+The training features are held in memory when they fit in `CACHE_BYTES`, else computed again
+each epoch; either way each minibatch holds the same rows with the same features, so the two
+give the same head to the bit. Under torchrun each rank computes its own rows of each chunk
+(every `world_size`-th, from its rank), the gradient sums are all-reduced before every step,
+and the held-out features are gathered, so every rank takes the same steps and decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sinecli.distributed import Local
+from sinecli.models.rocket.head import FittedHead, fit_temperature, held_out_figures
+
+#: L2 penalties (on the mean cross-entropy, standardised features) trained side by side.
+PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1)
+#: Sequences per minibatch, and Adam's learning rate times sqrt(F) (decayed by a cosine to
+#: 0): Adam moves every weight by about the rate, so a logit by about rate * sqrt(F) on
+#: standardised features of random signs.
+BATCH = 256
+LR = 0.1
+#: At most this many sequences are held out (a fifth of a smaller set).
+MAX_HELD_OUT = 4096
+#: Training features kept in memory between epochs up to this many bytes (float32).
+CACHE_BYTES = 512 * 2**20
+#: Rows whose features are computed at once (a multiple of BATCH).
+CHUNK_ROWS = 16 * BATCH
+#: Sequences seen in all, for the default epoch count (at least 2 epochs, at most 50).
+SEEN = 200_000
+
+
+def held_out_size(n: int) -> int:
+    return min(MAX_HELD_OUT, math.ceil(n / 5))
+
+
+def default_epochs(n_train: int) -> int:
+    return max(2, min(50, math.ceil(SEEN / n_train)))
+
+
+#: features_of(rows) -> (len(rows), F) float32 features of those training rows (indices).
+FeaturesOf = Callable[[np.ndarray], torch.Tensor]
+
+
+@dataclass
+class StreamedFit:
+    head: FittedHead
+    train_loss: float  # the chosen candidate's mean minibatch loss in its chosen epoch
+    epochs: int
+    best_epoch: int
+    held_out: int
+
+
+def fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
+                 rng: np.random.Generator, *, epochs: int = 0, group: Local | None = None,
+                 cache_bytes: int = CACHE_BYTES, penalties: tuple[float, ...] = PENALTIES,
+                 on_chunk: Callable[[], None] | None = None) -> StreamedFit:
+    """Fit the head on the N sequences whose labels are y (N,), reading their features
+    through `features_of` a chunk at a time. `epochs` 0 takes `default_epochs`. `on_chunk`
+    runs between chunks (a stop check). Every draw comes from `rng`."""
+    group = group if group is not None else Local()
+    n = len(y)
+    order = rng.permutation(n)
+    h = held_out_size(n)
+    held, train = np.sort(order[:h]), np.sort(order[h:])
+    epochs = epochs or default_epochs(len(train))
+    held_x = gather_features(features_of, held, group).double()  # (h, F)
+    mean = held_x.mean(0)
+    std = held_x.std(0, unbiased=False)
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    held_z = ((held_x - mean) / std).float()
+    del held_x
+    f = held_z.shape[1]
+    p = len(penalties)
+    weight = torch.zeros(p, num_classes, f)  # (P, K, F)
+    bias = torch.zeros(p, num_classes)  # (P, K)
+    lr = LR / math.sqrt(f)
+    optimizer = torch.optim.Adam([weight, bias], lr=lr)
+    steps_per_epoch = math.ceil(len(train) / BATCH)
+    total = epochs * steps_per_epoch
+    penalty = torch.tensor(penalties, dtype=torch.float32)[:, None, None]  # (P, 1, 1)
+    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    mean32, std32 = mean.float(), std.float()
+    position = np.empty(n, dtype=np.int64)  # where each training row is in `train`
+    position[train] = np.arange(len(train))
+    cached = None  # (n_train, F) every training row's standardised features, if they fit
+    if len(train) * f * 4 <= cache_bytes:
+        cached = (gather_features(features_of, train, group, on_chunk) - mean32) / std32
+    held_y = np.asarray(y)[held]
+    best: tuple[float, int, int, torch.Tensor, torch.Tensor, float, float] | None = None
+    step = 0
+    for epoch in range(1, epochs + 1):
+        seq = train[rng.permutation(len(train))]
+        losses = torch.zeros(p, dtype=torch.float64)
+        for lo in range(0, len(seq), CHUNK_ROWS):
+            if on_chunk is not None:
+                on_chunk()
+            chunk = seq[lo: lo + CHUNK_ROWS]
+            mine = np.arange(group.rank, len(chunk), group.world_size)  # this rank's positions
+            z = cached[position[chunk[mine]]] if cached is not None else \
+                (features_of(chunk[mine]) - mean32) / std32  # (rows of this rank, F)
+            for s in range(0, len(chunk), BATCH):
+                a, b = np.searchsorted(mine, (s, s + BATCH))
+                rows = min(BATCH, len(chunk) - s)
+                for group_ in optimizer.param_groups:  # cosine decay to 0 over the run
+                    group_["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+                target = labels[chunk[mine[a:b]]]
+                grads, ce = _gradient(z[a:b], target, weight, bias)
+                sums = group.all_reduce(torch.cat([*(g.view(-1) for g in grads), ce])) / rows
+                cut = weight.numel()
+                weight.grad = sums[:cut].view_as(weight) + weight * penalty
+                bias.grad = sums[cut: cut + bias.numel()].view_as(bias)
+                losses += sums[cut + bias.numel():].double() * rows
+                optimizer.step()
+                step += 1
+        p_k = weight.view(p * num_classes, f)
+        decisions = ((held_z @ p_k.T).view(-1, p, num_classes) + bias).double().transpose(0, 1)
+        for i in range(p):
+            temperature, loss = fit_temperature(decisions[i].numpy(), held_y,
+                                                smoothing=1.0 / (h + 2))
+            if best is None or loss < best[0] - 1e-9:
+                best = (loss, epoch, i, weight[i].clone(), bias[i].clone(),
+                        temperature, float(losses[i] / len(train)))
+    assert best is not None
+    loss, best_epoch, i, w, b, temperature, best_train = best
+    decision = (held_z.double() @ w.double().T + b.double()).numpy()
+    _, accuracy, brier = held_out_figures(decision, held_y, temperature)
+    head = FittedHead(mean=mean.numpy(), std=std.numpy(), weight=w.numpy(), bias=b.numpy(),
+                      temperature=temperature, alpha=penalties[i], cv_loss=loss,
+                      cv_accuracy=accuracy, cv_brier=brier)
+    return StreamedFit(head, best_train, epochs, best_epoch, h)
+
+
+def _gradient(z: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+              ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """For each of the P candidates, the gradient of the summed cross-entropy of rows z
+    (b, F) with labels `target` (b,): d/dW = (softmax - onehot)^T z, d/db its column sums;
+    and the summed cross-entropies (P,). The P candidates' K classes are one (P K, F) matrix,
+    so each product is one matrix multiplication."""
+    p, k, f = weight.shape
+    logits = (z @ weight.view(p * k, f).T).view(-1, p, k) + bias  # (b, P, K)
+    logp = torch.log_softmax(logits, dim=-1)
+    rows = torch.arange(len(target))
+    ce = -logp[rows, :, target].sum(0)  # (P,)
+    g = logp.exp()
+    g[rows, :, target] -= 1.0  # (b, P, K) d(sum of CE)/d logits
+    flat = g.view(-1, p * k)
+    return ((flat.T @ z).view(p, k, f), g.sum(0)), ce
+
+
+def gather_features(features_of: FeaturesOf, rows: np.ndarray, group: Local,
+              on_chunk: Callable[[], None] | None = None) -> torch.Tensor:
+    """The features (len(rows), F) of `rows` on every rank, computed a chunk at a time: each
+    rank computes every world_size-th row, then all share them."""
+    mine = rows[group.rank:: group.world_size]
+    parts = []
+    for lo in range(0, len(mine), CHUNK_ROWS):
+        if on_chunk is not None:
+            on_chunk()
+        parts.append(features_of(mine[lo: lo + CHUNK_ROWS]))
+    local = torch.cat(parts) if len(parts) != 1 else parts[0]
+    if group.world_size == 1:
+        return local
+    shares = group.all_gather_rows(local, len(rows))  # (world_size, per_rank, F)
+    out = torch.empty(len(rows), local.shape[1])
+    for r in range(group.world_size):
+        count = len(range(r, len(rows), group.world_size))
+        out[r:: group.world_size] = shares[r][:count]
+    return out

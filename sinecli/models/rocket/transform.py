@@ -1,0 +1,475 @@
+"""The MiniRocket transform (Dempster, Schmidt and Webb, KDD 2021): random-kernel features
+of a batch of sequences, deterministic to the bit.
+
+Features. 84 fixed kernels of 9 taps: three taps weigh 2 and the other six -1 (every
+choice of 3 taps out of 9, so each kernel sums to 0 and ignores a constant offset). Each
+kernel is applied at a set of dilations spread exponentially from 1 up to (L - 1) / 8, L the
+length the dilations were fitted for; the features per kernel are shared out among the
+dilations as in the paper (more features where the exponential spacing repeats a dilation),
+except that on multichannel input each repeat keeps a slot of its own, with its own random
+draws (see `fit_dilations`).
+Each (dilation, kernel) pair has `n` biases, the quantiles (at a golden-ratio low-discrepancy
+sequence of levels) of that kernel's output on one training sequence drawn at random, and
+each bias gives one feature: the proportion of positive values (PPV) of output - bias. Half
+of the (dilation, kernel) pairs, alternating, count every output position ("same" zero
+padding at both ends); the other half only the positions whose whole receptive field lies
+inside the sequence, as in the paper.
+
+Multichannel input: as in the paper's multivariate version, each (dilation, kernel) pair reads
+a random subset of 1 to min(C, 9) channels (the size drawn log-uniformly), and its output is
+the sum of the kernel's output on those channels.
+
+Unequal lengths: a sequence's points past its length are never read. The scaled input is
+zero past each length, so the "same" padding at a sequence's own end is zeros, exactly as at
+the end of a whole row. A sequence is read to a length: its own, or (`fill_to_longest`, the
+default) at least the longest training sequence's, the `frame`, zeros past its own end, as
+MiniRocket reads a set zero-padded to its longest series; its length and where it ends then
+become features. PPV counts only the output positions before the length read to (or, for the
+inner pairs, those at least 4 * dilation from both ends: when there are none, all of them).
+
+The features do not depend on what the padding holds nor on how much there is: every output
+value is computed by the same sequence of float operations whatever the batch or its width
+(shifted copies added in a fixed order, never a convolution routine whose blocking could vary
+with the shape), so the counts are bit-identical. The cost, its blocking and its threads are
+described in docs/performance.md ("rocket's transform").
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sinecli.models.rocket.config import (
+    KERNEL_SIZE,
+    NUM_KERNELS,
+    RocketConfig,
+    dilation_slots,
+    feature_count,
+)
+from sinecli.models.rocket.workers import cpu_workers
+from sinecli.threads import run_jobs
+
+#: The taps that weigh 2 in each kernel, ordered by their last tap, then the middle one, then
+#: the first (so the kernels sharing a last tap are contiguous and their first two taps are
+#: the leading pairs of the same ordering of pairs: see `kernel_outputs`).
+KERNEL_TAPS: tuple[tuple[int, int, int], ...] = tuple(
+    sorted(itertools.combinations(range(KERNEL_SIZE), 3), key=lambda c: c[::-1]))
+#: Float elements of scratch memory a batch of sequences may take (about 128 MB); a larger
+#: batch is computed in parts.
+CHUNK_ELEMENTS = 1 << 25
+#: Float elements of one block of comparisons in `count_above` (4 MB).
+COUNT_BLOCK = 1 << 20
+#: Kernel outputs (time steps x channels x 84 x batch) computed at once.
+KERNEL_BLOCK = 1 << 20
+
+
+def fit_dilations(length: int, num_features: int, max_dilations_per_kernel: int,
+                  separate: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The dilation of each slot (D,) for sequences of `length` points, and the features per
+    kernel at each (D,), summing to num_features // 84: `max_dilations_per_kernel` values
+    (at most num_features // 84) spaced evenly in log2 from 1 to (length - 1) / 8 (1 alone
+    below 9 points) and floored. The flooring repeats the small dilations; as in the paper,
+    the repeats of a dilation are merged into one slot with proportionally more features.
+    With `separate`, each repeat keeps a slot of its own (non-decreasing, the features
+    shared out evenly), so with its own channel subsets and training sequences for the
+    biases.
+
+    `separate` is for multichannel input, where merging leaves few random channel subsets
+    on short series: JapaneseVowels (12 channels, lengths 7 to 26, 3 distinct dilations)
+    had 252 (dilation, kernel) pairs of 40 biases each, and its test Brier score varied
+    0.0018-0.0031 over seeds 0-8; kept apart, its leave-one-out log loss fell (0.063 ->
+    0.058, seeds 0-5) and its test Brier score was 0.0016-0.0019; BasicMotions' (6
+    channels) leave-one-out log loss fell too (0.0252 -> 0.0247). On one channel, a repeat
+    only draws another training sequence for its biases: the leave-one-out log loss moved
+    both ways (OSULeaf -0.002, PickupGestureWiimoteZ -0.003, ACSF1 +0.009, seeds 0-8, and
+    ACSF1's test accuracy fell 0.913 -> 0.899), so one channel merges."""
+    per_kernel = num_features // NUM_KERNELS
+    slots = min(per_kernel, max_dilations_per_kernel)
+    top = max(math.log2(max(length - 1, 1) / (KERNEL_SIZE - 1)), 0.0)
+    spaced = np.floor(np.exp2(np.linspace(0.0, top, slots)) + 1e-9).astype(np.int64)
+    if separate:
+        counts = np.full(slots, per_kernel // slots, dtype=np.int64)
+        counts[: per_kernel - int(counts.sum())] += 1
+        return spaced, counts
+    dilations, repeats = np.unique(spaced, return_counts=True)
+    counts = np.floor(repeats * (per_kernel / slots)).astype(np.int64)
+    for i in range(per_kernel - int(counts.sum())):  # the remainder, round-robin from d = 1
+        counts[i % len(counts)] += 1
+    return dilations, counts
+
+
+def quantile_levels(n: int) -> np.ndarray:
+    """(n,) levels in (0, 1) that fill the interval evenly at any prefix: the fractional
+    parts of k * golden ratio, k = 1..n."""
+    golden = (1.0 + math.sqrt(5.0)) / 2.0
+    return np.mod(np.arange(1, n + 1, dtype=np.float64) * golden, 1.0)
+
+
+def channel_subsets(channels: int, slots: int, rng: np.random.Generator) -> np.ndarray:
+    """(slots, 84, C) float32 0/1 masks: the channels each (dilation, kernel) pair sums, a
+    random subset of floor(2 ** U(0, log2(min(C, 9) + 1))) channels."""
+    mask = np.zeros((slots, NUM_KERNELS, channels), dtype=np.float32)
+    if channels == 1:
+        mask[:] = 1.0
+        return mask
+    top = math.log2(min(channels, KERNEL_SIZE) + 1)
+    sizes = np.floor(np.exp2(rng.uniform(0.0, top, size=(slots, NUM_KERNELS)))).astype(int)
+    sizes = np.clip(sizes, 1, min(channels, KERNEL_SIZE))
+    for s in range(slots):
+        for k in range(NUM_KERNELS):
+            mask[s, k, rng.choice(channels, size=sizes[s, k], replace=False)] = 1.0
+    return mask
+
+
+# --- the convolutions ------------------------------------------------------------------------
+
+def _taps(taps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 9 dilated taps of a row (each shaped S, in order) -> (A, G): A (S) = -(their sum),
+    G (S with an axis of 9 inserted at dim 2) = 3 * each tap; a kernel's output is A + the G
+    of its three 2-taps (-1 + 3 = 2)."""
+    a = taps[0].clone()
+    for tap in taps[1:]:  # a fixed order of additions: the same bits for any shape
+        a += tap
+    return a.neg_(), torch.stack(taps, dim=2).mul_(3.0)
+
+
+def pad_time(xt: torch.Tensor, dilation: int) -> torch.Tensor:
+    """xt (T, C, B), time-major -> (T + 8 * dilation, C, B): zeros on both ends ("same"
+    padding for 9 taps)."""
+    pad = (KERNEL_SIZE // 2) * dilation
+    xp = xt.new_zeros(xt.shape[0] + 2 * pad, *xt.shape[1:])
+    xp[pad: pad + xt.shape[0]] = xt
+    return xp
+
+
+def kernel_outputs(xp: torch.Tensor, dilation: int, lo: int, hi: int) -> torch.Tensor:
+    """xp (T + 8 * dilation, C, B), time-major and padded by `pad_time` -> (hi - lo, C, 84,
+    B): each kernel's output on each channel at the time steps [lo, hi), the kernels in
+    `KERNEL_TAPS` order, each value ((A + G[i]) + G[j]) + G[k] for taps i < j < k.
+    Time-major, every tap is a contiguous block, and every operation below runs along the
+    batch, the longest contiguous axis."""
+    _, c, b = xp.shape
+    t = hi - lo
+    a, g = _taps([xp[lo + j * dilation: hi + j * dilation] for j in range(KERNEL_SIZE)])
+    first = g + a[:, :, None]  # (t, C, 9, B): A + G[i]
+    pairs = xp.new_empty(t, c, 36, b)  # A + G[i] + G[j], pairs ordered by j then i
+    at = 0
+    for j in range(1, KERNEL_SIZE):
+        torch.add(first[:, :, :j], g[:, :, j: j + 1], out=pairs[:, :, at: at + j])
+        at += j
+    out = xp.new_empty(t, c, NUM_KERNELS, b)
+    at = 0
+    for k in range(2, KERNEL_SIZE):  # the kernels whose last 2-tap is k: every pair below k
+        n = k * (k - 1) // 2
+        torch.add(pairs[:, :, :n], g[:, :, k: k + 1], out=out[:, :, at: at + n])
+        at += n
+    return out
+
+
+def combine_channels(out: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(T, C, 84, B) per-channel outputs and a (84, C) 0/1 mask -> (T, 84, B): each kernel's
+    output summed over its channels, channel by channel in order (same bits for any shape)."""
+    if out.shape[1] == 1:
+        return out[:, 0]
+    total = out[:, 0] * mask[None, :, 0, None]
+    for c in range(1, out.shape[1]):
+        total += out[:, c] * mask[None, :, c, None]
+    return total
+
+
+def _inner_first(slot: int) -> int:
+    """The first kernel of dilation `slot` whose PPV counts inner positions only (the pairs
+    alternate, and the pattern flips from one dilation to the next)."""
+    return (slot + 1) % 2
+
+
+def _positions(lengths: torch.Tensor, width: int, dilation: int
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(full, inner) (T, B) masks of the output positions counted: before the length, and at
+    least 4 * dilation from both ends (all of them where no such position exists)."""
+    t = torch.arange(width, device=lengths.device)[:, None]
+    pad = (KERNEL_SIZE // 2) * dilation
+    full = t < lengths[None, :]
+    inner = (t >= pad) & (t < (lengths - pad)[None, :])
+    inner = torch.where((lengths > 2 * pad)[None, :], inner, full)
+    return full, inner
+
+
+def count_above(values: torch.Tensor, edges: torch.Tensor,
+                total: torch.Tensor | None = None) -> torch.Tensor:
+    """(T, K, B) values and (K, n) edges -> (K, n, B): how many of values[:, k, b] exceed
+    edges[k, j], as exact whole floats (below 2**24), added to `total` when given.
+
+    In blocks of about `COUNT_BLOCK` elements (in cache): the comparisons of a block of
+    time steps are written as floats 1.0 / 0.0 (torch vectorises a float comparison into a
+    float, not into a bool), then summed over time by a matrix product with a row of ones
+    (every partial sum is a whole number below 2**24, so exact in any order)."""
+    t, k, b = values.shape
+    n = edges.shape[1]
+    if total is None:
+        total = values.new_zeros(k, n, b)
+    cols = max(1, min(b, COUNT_BLOCK // (k * n)))
+    rows = max(1, min(t, COUNT_BLOCK // (k * n * cols)))
+    ones = values.new_ones(1, rows)
+    e = edges[None, :, :, None]  # (1, K, n, 1)
+    above = values.new_empty(rows, k, n, cols)
+    flat = above.view(rows, -1)
+    for lo in range(0, b, cols):
+        v = values[:, :, None, lo: lo + cols]  # (T, K, 1, m)
+        m = v.shape[-1]
+        acc = (total if m == b else values.new_zeros(k, n, m)).view(1, -1)
+        for s in range(0, t, rows):
+            block = v[s: s + rows]
+            r = block.shape[0]
+            if r == rows and m == cols:  # the usual block: views made once
+                torch.gt(block, e, out=above)
+                acc.addmm_(ones, flat)
+            else:
+                part = values.new_empty(r, k, n, m)
+                torch.gt(block, e, out=part)
+                acc.addmm_(ones[:, :r], part.view(r, -1))
+        if m != b:
+            total[:, :, lo: lo + m] += acc.view(k, n, m)
+    return total
+
+
+def dilation_features(xt: torch.Tensor, lengths: torch.Tensor, dilation: int, slot: int,
+                      mask: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """The PPV features (B, 84 * n) of one (dilation, slot) pair, ordered by kernel then bias,
+    on a scaled, zero-padded, time-major batch xt (T, C, B) of `lengths` (B,) <= T; `mask`
+    (84, C) the kernels' channels, `edges` (84, n) their biases.
+
+    The kernel outputs are computed and counted a block of time steps at a time (about
+    `KERNEL_BLOCK` values: in cache, never the whole (T, 84, B) array). Each half of the
+    kernels (inner, full) reads only the time steps where some sequence counts; the others
+    inside that span read -inf, which exceeds no bias."""
+    width, c, b = xt.shape
+    n = edges.shape[1]
+    xp = pad_time(xt, dilation)
+    full, inner = _positions(lengths, width, dilation)
+    first = _inner_first(slot)
+    halves = []  # (first kernel, counted (T, B), first step, end step, counts (42, n, B))
+    for start, counted in ((first, inner), (1 - first, full)):
+        steps = counted.any(1).nonzero()
+        halves.append((start, counted, int(steps[0]), int(steps[-1]) + 1,
+                       xt.new_zeros(NUM_KERNELS // 2, n, b)))
+    lo = min(half[2] for half in halves)
+    hi = max(half[3] for half in halves)
+    rows = max(1, KERNEL_BLOCK // (c * NUM_KERNELS * b))
+    for s in range(lo, hi, rows):
+        e = min(s + rows, hi)
+        conv = combine_channels(kernel_outputs(xp, dilation, s, e), mask)  # (e - s, 84, B)
+        for start, counted, first_step, end_step, total in halves:
+            a, z = max(s, first_step), min(e, end_step)
+            if a >= z:
+                continue
+            values, here = conv[a - s: z - s, start::2], counted[a: z]  # (S, 42, B), (S, B)
+            if not bool(here.all()):
+                values = values.masked_fill(~here[:, None, :], -math.inf)
+            count_above(values, edges[start::2], total)
+    ppv = xt.new_empty(NUM_KERNELS, n, b)
+    for start, counted, _, _, total in halves:
+        ppv[start::2] = total / counted.sum(0, dtype=torch.int64).to(xt.dtype)
+    return ppv.permute(2, 0, 1).reshape(b, NUM_KERNELS * n)
+
+
+def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
+              counts: torch.Tensor, masks: torch.Tensor, biases: torch.Tensor,
+              pool: ThreadPoolExecutor | None = None) -> torch.Tensor:
+    """The PPV features (B, F) of a scaled, zero-padded batch x (B, C, W) whose sequences
+    have `lengths` (B,) <= W; F = 84 * counts.sum(), ordered by dilation, kernel, bias. With
+    a `pool`, its threads compute the dilations (the costliest first), each into its own
+    columns; the values do not depend on which thread computes them."""
+    b = x.shape[0]
+    xt = x.permute(2, 1, 0).contiguous()  # (W, C, B): time-major
+    out = x.new_empty(b, biases.numel())
+    jobs = []
+    at = 0
+    for slot, (d, n) in enumerate(zip(dilations.tolist(), counts.tolist(), strict=True)):
+        if n > 0:
+            jobs.append((slot, d, at, at + NUM_KERNELS * n))
+        at += NUM_KERNELS * n
+
+    def run(slot: int, d: int, lo: int, hi: int) -> None:
+        edges = biases[lo: hi].view(NUM_KERNELS, -1)
+        out[:, lo: hi] = dilation_features(xt, lengths, d, slot, masks[slot], edges)
+
+    jobs.sort(key=lambda job: job[2] - job[3] - 2 * NUM_KERNELS)  # ~ cost: features + conv
+    run_jobs(pool, run, jobs)
+    return out
+
+
+
+# --- the transform as a module: its fitted parameters in buffers ------------------------------
+
+class MiniRocketTransform(nn.Module):
+    """The fitted parameters of the transform, in buffers shaped from the config alone (so a
+    built model then `load_state_dict` restores a fitted one): the dilation of each slot and
+    its features per kernel, the channels each (slot, kernel) pair sums, the biases, and the
+    `frame` shorter sequences are read to. `forward` maps a scaled batch to its features."""
+
+    dilations: torch.Tensor
+    counts: torch.Tensor
+    channel_masks: torch.Tensor
+    biases: torch.Tensor
+    frame: torch.Tensor
+
+    def __init__(self, cfg: RocketConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        slots = dilation_slots(cfg)
+        self.register_buffer("dilations", torch.zeros(slots, dtype=torch.int64))
+        self.register_buffer("counts", torch.zeros(slots, dtype=torch.int64))
+        self.register_buffer("channel_masks", torch.ones(slots, NUM_KERNELS, cfg.channels))
+        self.register_buffer("biases", torch.zeros(feature_count(cfg)))
+        # the length shorter sequences are read to, zeros past their end (0: their own)
+        self.register_buffer("frame", torch.zeros((), dtype=torch.int64))
+        self.set_dilations(cfg.seq_len)
+        rng = np.random.default_rng(cfg.seed)
+        self.channel_masks.copy_(torch.from_numpy(channel_subsets(cfg.channels, slots, rng)))
+
+    @property
+    def num_features(self) -> int:
+        return self.biases.numel()
+
+    def set_dilations(self, length: int) -> None:
+        dilations, counts = fit_dilations(length, self.cfg.num_features,
+                                          self.cfg.max_dilations_per_kernel,
+                                          separate=self.cfg.channels > 1)
+        self.dilations.zero_()
+        self.counts.zero_()
+        self.dilations[: len(dilations)] = torch.from_numpy(dilations)
+        self.counts[: len(counts)] = torch.from_numpy(counts)
+
+    def used_dilations(self) -> list[int]:
+        return [int(d) for d, n in zip(self.dilations, self.counts, strict=True) if n > 0]
+
+    def framed(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scaled x (B, C, T), zero past each length -> widened with zeros to `frame` points
+        when narrower, and the lengths it is read to: max(own length, frame). What a sequence
+        is read as depends only on its own points and length, never on the batch's width."""
+        frame = int(self.frame)
+        if frame <= 0:
+            return x, lengths
+        if x.shape[-1] < frame:
+            x = F.pad(x, (0, frame - x.shape[-1]))
+        return x, lengths.clamp(min=frame)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Scaled x (B, C, T), zero past each length, and lengths (B,) -> PPV features (B, F),
+        in parts of similar lengths (sorted) so that a part reads only as far as its longest
+        sequence."""
+        x, lengths = self.framed(x.to(self.biases.dtype), lengths)
+        b, c, t = x.shape
+        order = torch.argsort(lengths, stable=True)
+        with cpu_workers(x.device, b * c * t) as pool:
+            workers = 1 if pool is None else torch.get_num_threads()
+            per_row = t * (c * 160 + 128) * workers  # scratch elements per sequence
+            step = max(1, CHUNK_ELEMENTS // max(per_row, 1))
+            out = x.new_empty(b, self.biases.numel())
+            for lo in range(0, b, step):
+                rows = order[lo: lo + step]
+                part_lengths = lengths[rows]
+                width = int(part_lengths.max()) if len(rows) else 0
+                out[rows] = transform(x[rows, :, :width], part_lengths, self.dilations,
+                                      self.counts, self.channel_masks, self.biases, pool)
+        return out
+
+
+# --- fitting the transform's parameters ------------------------------------------------------
+
+def dilation_length_for(lengths: np.ndarray) -> int:
+    """The length the dilations are fitted for: the 75th percentile of the lengths the
+    training sequences are read to (the length of equal-length data), so that the widest
+    receptive field, (L - 1) / 8 * 8 + 1 points, fits within three quarters of the sequences
+    (measured against the median and the longest in docs/performance.md)."""
+    return max(1, int(round(float(np.percentile(lengths, 75)))))
+
+
+def draw_sequences(tf: MiniRocketTransform, n: int, rng: np.random.Generator
+                   ) -> list[tuple[int, ...]]:
+    """For each used dilation slot, in order: (slot, dilation, first bias, end bias, then the
+    84 training sequences, one per kernel, whose outputs give that kernel's biases)."""
+    jobs = []
+    at = 0
+    for slot, (d, count) in enumerate(zip(tf.dilations.tolist(), tf.counts.tolist(),
+                                          strict=True)):
+        if count > 0:
+            jobs.append((slot, d, at, at + NUM_KERNELS * count,
+                         *rng.integers(0, n, size=NUM_KERNELS).tolist()))
+        at += NUM_KERNELS * count
+    return jobs
+
+
+def fit_biases(tf: MiniRocketTransform, x: torch.Tensor, lengths: torch.Tensor,
+               jobs: list[tuple[int, ...]]) -> None:
+    """Fill `tf.biases`: for each (dilation, kernel) pair, the quantiles at its levels of the
+    pair's output on its drawn sequence (`draw_sequences`; here indices into x), over that
+    sequence's own positions ("same" padding), linearly interpolated as numpy.quantile does.
+    x (N, C, W) is scaled and framed, `lengths` (N,) what each is read to. Each dilation's
+    outputs come from `kernel_outputs` on the sequences drawn for it (every kernel on each of
+    them, the pair's own taken): the same float operations as the transform."""
+    levels = quantile_levels(tf.biases.numel())
+    biases = np.zeros(tf.biases.numel(), dtype=np.float64)
+    kernels = torch.arange(NUM_KERNELS, device=x.device)
+
+    def run(slot: int, d: int, lo_at: int, hi_at: int, *picked: int) -> None:
+        drawn, column = np.unique(np.asarray(picked), return_inverse=True)
+        own = lengths[torch.as_tensor(picked, device=x.device)]  # (84,) kernel k's length
+        width = int(own.max())
+        xt = x[torch.as_tensor(drawn, device=x.device), :, :width].permute(2, 1, 0)
+        xp = pad_time(xt.contiguous(), d)  # (W + 8d, C, U): the drawn sequences, time-major
+        column_t = torch.as_tensor(column, device=x.device)
+        conv = x.new_empty(NUM_KERNELS, width)  # kernel k's output on its own sequence
+        rows = max(1, KERNEL_BLOCK // (x.shape[1] * NUM_KERNELS * len(drawn)))
+        for s in range(0, width, rows):
+            e = min(s + rows, width)
+            block = combine_channels(kernel_outputs(xp, d, s, e), tf.channel_masks[slot])
+            conv[:, s: e] = block[:, kernels, column_t].T  # (e - s, 84, U) -> (84, e - s)
+        valid = torch.arange(width, device=conv.device)[None, :] < own[:, None]
+        ordered = torch.sort(conv.masked_fill(~valid, math.inf).double(), dim=1).values
+        q = torch.from_numpy(levels[lo_at: hi_at].reshape(NUM_KERNELS, -1)).to(x.device)
+        pos = q * (own[:, None] - 1).double()  # (84, n) fractional ranks
+        lo = pos.floor().long()
+        hi = torch.minimum(lo + 1, own[:, None] - 1)
+        frac = pos - lo.double()
+        low, high = ordered.gather(1, lo), ordered.gather(1, hi)
+        biases[lo_at: hi_at] = (low + frac * (high - low)).reshape(-1).cpu().numpy()
+
+    with cpu_workers(x.device, NUM_KERNELS * x.shape[1] * x.shape[2]) as pool:
+        run_jobs(pool, run, jobs)
+    tf.biases.copy_(torch.from_numpy(biases))
+
+
+def fit_transform(tf: MiniRocketTransform, rows_of: Callable[[np.ndarray], torch.Tensor],
+                  lengths: np.ndarray, rng: np.random.Generator,
+                  dilation_length: int | None = None) -> dict[str, Any]:
+    """Fit the transform's parameters for N training sequences of `lengths` (N,): the frame,
+    the dilations, the channel subsets and the biases, drawn from `rng`. Only the 84
+    sequences drawn per dilation are read, through `rows_of(indices) -> scaled x (k, C, T)`
+    (zero past each length), so a large set costs no more than a small one. Returns the plain
+    numbers the fit report shows."""
+    n = len(lengths)
+    tf.frame.fill_(int(lengths.max()) if tf.cfg.fill_to_longest else 0)
+    read_to = np.maximum(lengths, int(tf.frame))
+    length = dilation_length or dilation_length_for(read_to)
+    tf.set_dilations(length)
+    channels = tf.channel_masks.shape[-1]
+    tf.channel_masks.copy_(torch.from_numpy(channel_subsets(channels, tf.dilations.numel(),
+                                                            rng)))
+    jobs = draw_sequences(tf, n, rng)
+    drawn, local = np.unique(np.concatenate([job[4:] for job in jobs]), return_inverse=True)
+    x, own = tf.framed(rows_of(drawn), torch.from_numpy(lengths[drawn]))
+    it = iter(local.tolist())
+    fit_biases(tf, x, own.to(x.device), [(*job[:4], *(next(it) for _ in job[4:]))
+                                         for job in jobs])
+    return {"features": tf.num_features, "dilation_length": length, "frame": int(tf.frame),
+            "dilations": len(set(tf.used_dilations())), "max_dilation": max(tf.used_dilations())}
