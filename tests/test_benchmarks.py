@@ -19,7 +19,8 @@ sys.path.insert(0, str(BENCHMARKS))
 import gpu  # noqa: E402
 import import_speed  # noqa: E402
 import inference as inference_bench  # noqa: E402
-from common import Row  # noqa: E402
+import scale  # noqa: E402
+from common import SINECLI, Row  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_globals")
 
@@ -64,3 +65,61 @@ def test_import_benchmark_runs_at_toy_size(tmp_path: Path) -> None:
     assert len(rows) == 4 and "aeon not available" in rows[0].what
     assert "numpy.loadtxt" in rows[2].what and _measured(rows[1:])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scale_sizes_parse_and_name_their_targets() -> None:
+    assert scale.parse_sizes("10^6, 1e5,100_000,3x10^3") == (3000, 100_000, 10**6)
+    for bad in ("", "abc", "1.5", "2"):
+        with pytest.raises(ValueError):
+            scale.parse_sizes(bad)
+    assert [scale.size_label(n) for n in (600, 3000, 10**4)] == ["600", "3x10^3", "10^4"]
+    assert scale.train_target(600) == (30.0, 1024.0, 10**4)  # the next larger size's target
+    assert scale.train_target(10**5) == (300.0, 2048.0, 10**5)
+    assert scale.train_target(2 * 10**6) is None
+    assert scale.largest_up_to((600, 3000, 10**6), 10**5) == 3000
+    assert scale.largest_up_to((10**6,), 10**5) == 10**6
+
+
+def test_scale_rows_show_misses_timeouts_and_failures() -> None:
+    ok = scale.Measured(12.0, 500 * 2**20, 0, False, "", "")
+    late = scale.Measured(120.0, 900 * 2**20, -9, True, "", "")
+    failed = scale.Measured(3.0, 100 * 2**20, 1, False, "", "Error: out of memory\n")
+    rows = scale.train_rows(600, ok)
+    assert [r.ok for r in rows] == [True, True] and "sine 600 x 100" in rows[0].what
+    assert "(10^4's target)" in rows[0].what and "rocket (default)" in rows[0].what
+    rows = scale.train_rows(10**4, late)
+    assert "did not finish in 120 s" in rows[0].what and not rows[0].ok and not rows[1].ok
+    rows = scale.train_rows(10**4, failed)
+    assert "failed (rc 1: Error: out of memory)" in rows[0].what and not rows[0].ok
+    acc = scale.accuracy_rows((10**4, 10**5, 10**6), {10**4: 0.9, 10**5: 0.95}, 10_002)
+    assert [r.ok for r in acc] == [True, False]  # 10^6 has no model: a miss
+    aeon = scale.aeon_fit_rows(10**5, late, ok, 120.0)
+    assert "did not finish in 120 s" in aeon[0].what and all(r.ok for r in aeon)
+    assert aeon[0].reference == 12.0  # beside sinecli's train
+    evaluate = scale.evaluate_rows(10**6, ok, 400 * 2**20)
+    assert evaluate[0].ok and evaluate[1].reference == 1424.0 and evaluate[1].ok
+    stopped = scale.sigterm_rows(10**5, 3.0, scale.Stopped(None, 0, [], "it ended"))
+    assert not stopped[0].ok and not stopped[1].ok
+
+
+def test_scale_transform_api_at_toy_size() -> None:
+    """The one call of sinecli's rocket API in scale.py still fits and transforms."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((30, 40)).astype(np.float32)
+    features = scale.rocket_features(x, np.arange(30) % 3)(x[:5])
+    assert features.shape[0] == 5 and features.shape[1] > 0
+
+
+def test_scale_sigterm_mid_fit_at_toy_size(tmp_path: Path) -> None:
+    """SIGTERM into a train of 600 sequences: exit status 143, nothing in the folder."""
+    data = tmp_path / "train.npz"
+    subprocess.run([SINECLI, "generate", "-q", "-o", str(data), "--samples-per-class", "200",
+                    "--seed", "1"], check=True)
+    got = scale.sigterm_mid_fit(data, tmp_path / "out", delay=0.2)
+    assert got.seconds is not None, got.note
+    assert got.rc == 143 and got.left == []
+    rows = scale.sigterm_rows(600, 0.2, got)
+    assert rows[1].ok and "rc 143 (143 wanted), left in folder: nothing" in rows[1].what
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "train.npz"]
