@@ -263,14 +263,9 @@ def prepare(
                            "--model")
     if cfg.refit:
         _check_refit(model_cfg, cfg, resume, world_size)
-    if fam.fit is not None:
-        if resume:
-            raise SinecliError(f"--resume: model {model_cfg.kind} is fitted in one closed-form "
-                               "step; there is nothing to resume")
-        if world_size > 1:
-            raise SinecliError(f"model {model_cfg.kind} is fitted in one closed-form step, in "
-                               "one process; train it without torchrun or --nproc-per-node, "
-                               "or choose a gradient-trained --model (gru, lstm, fcn, ...)")
+    if fam.fit is not None and resume:
+        raise SinecliError(f"--resume: model {model_cfg.kind} is fitted in one closed-form "
+                           "step; there is nothing to resume")
     if fam.fit is None:  # a closed-form family holds out no validation split
         split(ds.y, cfg.val_fraction, cfg.seed)  # its errors now, not once the work started
     elif np.count_nonzero(np.bincount(ds.y)) < 2:
@@ -339,7 +334,7 @@ def fit(
         return _fit_ensemble(ds, model_cfg, cfg, device, reporter)
     fam = family(model_cfg.kind)
     if fam.fit is not None:
-        return _fit_closed_form(ds, model_cfg, cfg, fam.fit, reporter)
+        return _fit_closed_form(ds, model_cfg, cfg, fam.fit, reporter, group)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if cfg.deterministic:
         # cuBLAS needs this before its first use to be deterministic; harmless on CPU.
@@ -426,19 +421,25 @@ def _fit_closed_form(
     cfg: TrainConfig,
     fit_model: Callable[..., dict[str, Any]],
     reporter: Reporter | None,
+    group: Local | None = None,
 ) -> dict[str, Any]:
     """Fit a closed-form family (e.g. random-kernel features and a linear head) on the CPU.
 
-    Such a model picks its own hyperparameters by cross-validation on all the training data,
-    so no validation split is held out: the history's one "epoch" reports the training loss
-    and, as validation, the cross-validated figures of the fit's report.
+    Such a model picks its own hyperparameters on held-out data of its own (leave-one-out,
+    or a held-out slice), so no validation split is held out: the history's one "epoch"
+    reports the training loss and, as validation, the held-out figures of the fit's report.
+    Under torchrun (`group`) every rank computes its share of the features and the ranks
+    combine what they computed; a stop (Ctrl-C, which torchrun forwards) is agreed on between
+    chunks, as between steps in the gradient loop.
     """
     assert ds.y is not None
+    group = group if group is not None else Local()
     t0 = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), group.stop_at_step_boundaries():
         torch.manual_seed(cfg.seed)
         model = build(model_cfg)
-        report = fit_model(model, ds.X3, ds.lengths, ds.y, seed=cfg.seed)
+        report = fit_model(model, ds.X3, ds.lengths, ds.y, seed=cfg.seed, group=group,
+                           on_chunk=group.check_stop)
     model.eval()
     train_loss = report["train_loss"]
     val_loss, val_acc = report.get("cv_loss"), report.get("cv_accuracy")
@@ -447,7 +448,7 @@ def _fit_closed_form(
     for key, value in (("epoch", 1), ("train_loss", train_loss), ("val_loss", val_loss),
                        ("val_accuracy", val_acc), ("seconds", seconds)):
         history[key].append(value)
-    if reporter is not None:
+    if reporter is not None and group.is_writer:
         reporter.epoch(EpochRecord(1, 1, train_loss, val_loss, val_acc, seconds))
     return _to_cpu({
         **_run_info(ds, model_cfg, cfg),
@@ -457,8 +458,8 @@ def _fit_closed_form(
         "history": history,
         "finished": True,
         "device": "cpu",
-        "world_size": 1,
-        "backend": None,
+        "world_size": group.world_size,
+        "backend": group.backend,
         "fit_report": report,
     })
 

@@ -318,12 +318,42 @@ def test_nproc_per_node_hands_the_command_line_to_the_launcher(
                          "9.0", "--output", str(tmp_path / "m.pt"), "--json"], 9.0)]
 
 
-def test_closed_form_families_are_refused_under_torchrun() -> None:
-    from sinecli.train import prepare
+#: The default model on 5,100 sequences: the streamed head (above the default exact_limit;
+#: 16 minibatches an epoch) or, with a higher limit, the exact one.
+ROCKET = ["--seed", "2", "--device", "cpu", "-c", "rocket.toml"]
+ROCKET_TOML = "[model]\nnum_features = 336\nhead_epochs = 3\n"
 
-    ds = make_dataset(GenerateSpec(samples_per_class=6, points=12, seed=1))
-    with pytest.raises(SinecliError, match="closed-form step, in one process"):
-        prepare(ds, ModelConfig(kind="rocket"), TrainConfig(), world_size=2)
+
+@pytest.mark.parametrize("exact", [False, True], ids=["streamed", "exact"])
+def test_two_ranks_fit_the_default_model_as_one_process_does(tmp_path: Path, exact: bool
+                                                            ) -> None:
+    """Each rank transforms its share; the exact head gathers the features (the same bits:
+    the same predictions), the streamed one all-reduces its gradient sums before each step
+    (sums in another order: within ATOL/RTOL after 3 epochs)."""
+    from sinecli.models.rocket import RocketConfig
+
+    dataset.save(tmp_path / "data.npz",
+                 make_dataset(GenerateSpec(samples_per_class=1700, points=30, seed=5)))
+    limit = 8000 if exact else 4096
+    (tmp_path / "rocket.toml").write_text(ROCKET_TOML + f"exact_limit = {limit}\n")
+    code, out, err = finish(torchrun("train", "data.npz", "-o", "two.pt", *ROCKET, "--json",
+                                     cwd=tmp_path))
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["world_size"] == 2 and summary["backend"] == "gloo"
+    assert sum(line.startswith("wrote two.pt") for line in sinecli_lines(err)) == 1, err
+    two = load_raw(tmp_path / "two.pt")
+    assert two["fit_report"]["streamed"] == (0 if exact else 1)
+    ds = dataset.load(tmp_path / "data.npz")
+    cfg = RocketConfig(num_features=336, exact_limit=limit, head_epochs=3)
+    one = fit(ds, cfg, TrainConfig(seed=2), torch.device("cpu"))
+    a, b = one["state_dict"], two["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        if exact or not key.startswith("head."):
+            assert torch.equal(b[key], a[key]), key
+        else:
+            torch.testing.assert_close(b[key], a[key], atol=ATOL, rtol=RTOL, msg=key)
 
 
 def test_a_damaged_rank_rng_state_is_refused_before_resuming(tmp_path: Path) -> None:

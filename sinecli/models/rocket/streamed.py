@@ -80,12 +80,10 @@ def fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
     h = held_out_size(n)
     held, train = np.sort(order[:h]), np.sort(order[h:])
     epochs = epochs or default_epochs(len(train))
-    held_x = gather_features(features_of, held, group).double()  # (h, F)
-    mean = held_x.mean(0)
-    std = held_x.std(0, unbiased=False)
-    std = torch.where(std > 1e-12, std, torch.ones_like(std))
-    held_z = ((held_x - mean) / std).float()
-    del held_x
+    held_z = gather_features(features_of, held, group, on_chunk)  # (h, F), standardised below
+    mean, std = _moments(held_z)
+    mean32, std32 = mean.float(), std.float()
+    held_z.sub_(mean32).div_(std32)
     f = held_z.shape[1]
     p = len(penalties)
     weight = torch.zeros(p, num_classes, f)  # (P, K, F)
@@ -96,7 +94,6 @@ def fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
     total = epochs * steps_per_epoch
     penalty = torch.tensor(penalties, dtype=torch.float32)[:, None, None]  # (P, 1, 1)
     labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    mean32, std32 = mean.float(), std.float()
     position = np.empty(n, dtype=np.int64)  # where each training row is in `train`
     position[train] = np.arange(len(train))
     cached = None  # (n_train, F) every training row's standardised features, if they fit
@@ -147,6 +144,20 @@ def fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
     return StreamedFit(head, best_train, epochs, best_epoch, h)
 
 
+def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each column's mean and standard deviation (1 where it is constant), in float64, a
+    block of rows at a time (no float64 copy of x)."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    for lo in range(0, len(x), CHUNK_ROWS):
+        total += x[lo: lo + CHUNK_ROWS].sum(0, dtype=torch.float64)
+    mean = total / len(x)
+    square = torch.zeros_like(total)
+    for lo in range(0, len(x), CHUNK_ROWS):
+        square += (x[lo: lo + CHUNK_ROWS].double() - mean).square().sum(0)
+    std = (square / len(x)).sqrt()
+    return mean, torch.where(std > 1e-12, std, torch.ones_like(std))
+
+
 def _gradient(z: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
               ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
     """For each of the P candidates, the gradient of the summed cross-entropy of rows z
@@ -165,21 +176,23 @@ def _gradient(z: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, bias:
 
 
 def gather_features(features_of: FeaturesOf, rows: np.ndarray, group: Local,
-              on_chunk: Callable[[], None] | None = None) -> torch.Tensor:
-    """The features (len(rows), F) of `rows` on every rank, computed a chunk at a time: each
-    rank computes every world_size-th row, then all share them."""
-    mine = rows[group.rank:: group.world_size]
+                    on_chunk: Callable[[], None] | None = None) -> torch.Tensor:
+    """The features (len(rows), F) of `rows` on every rank, computed a chunk at a time: of
+    each chunk of rows, each rank computes every world_size-th, then all share them (every
+    rank takes the same number of chunks, so their stop checks and collectives pair up)."""
+    step = CHUNK_ROWS * group.world_size
     parts = []
-    for lo in range(0, len(mine), CHUNK_ROWS):
+    for lo in range(0, len(rows), step):
         if on_chunk is not None:
             on_chunk()
-        parts.append(features_of(mine[lo: lo + CHUNK_ROWS]))
-    local = torch.cat(parts) if len(parts) != 1 else parts[0]
-    if group.world_size == 1:
-        return local
-    shares = group.all_gather_rows(local, len(rows))  # (world_size, per_rank, F)
-    out = torch.empty(len(rows), local.shape[1])
-    for r in range(group.world_size):
-        count = len(range(r, len(rows), group.world_size))
-        out[r:: group.world_size] = shares[r][:count]
-    return out
+        chunk = rows[lo: lo + step]
+        mine = features_of(chunk[group.rank:: group.world_size])
+        if group.world_size == 1:
+            parts.append(mine)
+            continue
+        shares = group.all_gather_rows(mine, len(chunk))  # (world_size) x (per_rank, F)
+        whole = torch.empty(len(chunk), mine.shape[1])
+        for r, share in enumerate(shares):
+            whole[r:: group.world_size] = share[: len(range(r, len(chunk), group.world_size))]
+        parts.append(whole)
+    return torch.cat(parts) if len(parts) != 1 else parts[0]
