@@ -35,13 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sinecli.errors import OutputError, SinecliError
+from sinecli.stops import STOP_SIGNALS  # held back while a temporary file is created
 
 STDOUT = "-"
 #: The longest file name most file systems take, in bytes (used when pathconf cannot tell).
 NAME_MAX = 255
-#: The signals that end a command; held back while a temporary file is created.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))
 _TMP_SUFFIX = ".tmp"
 _TMP_RANDOM = 8  # characters tempfile adds
 

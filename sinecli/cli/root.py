@@ -1,6 +1,7 @@
 """The app that every command joins: the exit codes of every error in one place (`_Group`),
-stop signals, the root options (--version, --debug), the options several commands share, and
-`main`, the console script's entry point.
+stop signals (as `sinecli.stops` raises them), the root options (--version, --debug), the
+options several commands share, and `main`, which `sinecli.__main__` (the console script and
+`python -m sinecli`) runs once the stop signals are handled.
 
 Heavy libraries (torch, scikit-learn, matplotlib) are imported inside the commands that need
 them, so `sinecli --help` and `sinecli generate` start in a fraction of torch's import time.
@@ -15,9 +16,7 @@ import gc
 import json
 import os
 import re
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,14 +27,13 @@ from typer._click.core import ParameterSource
 from typer._click.exceptions import BadParameter, ClickException, MissingParameter, NoSuchOption
 from typer.core import TyperGroup
 
-from sinecli import __version__, atomic, streams
-from sinecli.atomic import STOP_SIGNALS
-from sinecli.errors import BrokenStdout, Interrupted, SinecliError, Terminated
+from sinecli import __version__, atomic, stops, streams
+from sinecli.errors import BrokenStdout, SinecliError
 from sinecli.names import (
     did_you_mean,
 )
 
-state: dict[str, Any] = {"debug": bool(os.environ.get("SINECLI_DEBUG")), "signal": None}
+state: dict[str, Any] = {"debug": bool(os.environ.get("SINECLI_DEBUG"))}
 
 #: Exit status for a broken stdout pipe (`| head`): 128 + SIGPIPE, as a shell reports a Unix
 #: tool that the signal ended.
@@ -46,38 +44,6 @@ def err(message: str) -> None:
     """One line on stderr; a closed or broken stderr is no reason to fail (streams.py)."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
         print(message, file=sys.stderr, flush=True)
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-    """SIGINT, SIGTERM, SIGHUP: raise where the program stands, so that every `finally` runs
-    (temporary files go, targets stay complete or untouched) and the CLI exits 128 + signum."""
-    state["signal"] = signum
-    if signum == signal.SIGINT:
-        raise Interrupted
-    raise Terminated(signum)
-
-
-def _install_handlers() -> dict[int, Any]:
-    """Install `_on_signal` for the stop signals still at their defaults, and return the ones it
-    replaced. Nothing on other threads; a signal the caller ignores (`nohup` ignores SIGHUP,
-    background jobs SIGINT) stays ignored."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous: dict[int, Any] = {}
-    for signum in STOP_SIGNALS:
-        default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
-        if signal.getsignal(signum) is default:
-            previous[signum] = signal.signal(signum, _on_signal)
-    return previous
-
-
-def _signal_exit(note: str = "") -> int:
-    """Print the one line for a stop signal and return its exit status (130, 143, 129)."""
-    signum = state["signal"] or signal.SIGINT
-    what = "interrupted" if signum == signal.SIGINT else \
-        f"interrupted by {signal.Signals(signum).name}"
-    err(f"sinecli: {what}; {note}" if note else f"sinecli: {what}")
-    return 128 + int(signum)
 
 
 def _broken_pipe_exit() -> int:
@@ -138,10 +104,10 @@ class _Group(TyperGroup):
         return " ".join(path)
 
     def invoke(self, ctx: Any) -> Any:
-        state["signal"] = None
+        stops.forget()
         args = [*getattr(ctx, "protected_args", []), *ctx.args]
         atomic.note_arguments(args)
-        previous = _install_handlers()
+        previous = stops.install()  # none in `python -m sinecli`: __main__ has them
         try:
             _early_stdout_check(args)
             return super().invoke(ctx)
@@ -149,7 +115,7 @@ class _Group(TyperGroup):
             err(f"sinecli: error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
-            raise typer.Exit(_signal_exit(getattr(exc, "note", ""))) from None
+            raise typer.Exit(stops.report(getattr(exc, "note", ""))) from None
         except (typer.Exit, typer.Abort):
             raise
         except (BrokenStdout, BrokenPipeError):
@@ -157,8 +123,8 @@ class _Group(TyperGroup):
         except Exception as exc:
             if type(exc).__module__.startswith("typer"):  # usage errors: typer prints them
                 raise
-            if state["signal"]:  # a signal mid-import can surface as ImportError & co.
-                raise typer.Exit(_signal_exit()) from None
+            if stops.received():  # a signal mid-import can surface as ImportError & co.
+                raise typer.Exit(stops.report()) from None
             if isinstance(exc, OSError) and exc.filename is not None and \
                     exc.errno in _USER_ERRNOS:
                 # the environment, not a bug: a name too long, no permission, a full disk
@@ -172,8 +138,7 @@ class _Group(TyperGroup):
             raise typer.Exit(1) from None
         finally:
             atomic.note_arguments([])
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            stops.restore(previous)
 
 
 def _usage_line(exc: ClickException, command_path: str = "sinecli") -> str:
@@ -356,7 +321,7 @@ GC_THRESHOLD = 50_000
 
 
 def main() -> None:
-    """Console-script entry point: the std streams guarded (streams.py), then the app, then a
+    """The CLI of one process: the std streams guarded (streams.py), then the app, then a
     last flush of stdout whose failure is reported like any other (or quiet, for `| head`)."""
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     streams.setup()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 import torch
 import typer.main
 from helpers_cli import invoke as invoke  # re-exported for the reliability tests
@@ -132,3 +133,38 @@ def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout
             return condition()
         time.sleep(interval)
     return False
+
+
+#: /proc/PID/status and /proc/PID/maps tell when a child is ready for a signal (Linux only).
+needs_proc = pytest.mark.skipif(not Path("/proc/self/maps").exists(),
+                                reason="reads /proc/PID (Linux)")
+
+
+def _proc_text(pid: int, name: str) -> str:
+    """/proc/PID/NAME, or "" once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text()
+    except OSError:
+        return ""
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler for `signum`: bit signum-1 of the SigCgt mask in
+    /proc/PID/status. From then on the signal is handled, never its default action."""
+    for line in _proc_text(pid, "status").splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def in_command(pid: int) -> bool:
+    """Whether process `pid` (sinecli) is past start-up, in its command: numpy's core is
+    mapped, and only the commands import numpy (never --help or start-up)."""
+    return "_multiarray_umath" in _proc_text(pid, "maps")
+
+
+def wait_until_working(proc: subprocess.Popen[str], signum: int, timeout: float = 90) -> bool:
+    """Wait until sinecli handles `signum` and runs its command, so that the signal meets the
+    work, not start-up (False when it ended first). A sleep proved too short under load. (For
+    SIGINT, SigCgt holds Python's own handler from the start: `in_command` is what tells.)"""
+    return wait_for(lambda: catches(proc.pid, signum) and in_command(proc.pid), proc, timeout)

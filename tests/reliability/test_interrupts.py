@@ -27,7 +27,15 @@ from typer.testing import CliRunner
 from sinecli import checkpoint, dataset
 from sinecli.generate import GenerateSpec, make_dataset
 
-from .support import Workspace, invoke, sinecli, temp_files, wait_for
+from .support import (
+    Workspace,
+    invoke,
+    needs_proc,
+    sinecli,
+    temp_files,
+    wait_for,
+    wait_until_working,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -106,14 +114,14 @@ def _generate_interrupted(folder: Path, when: str, per_class: int) -> tuple[int,
     try:
         if when == "writing":  # the temporary file beside the target exists: mid-write
             wait_for(lambda: bool(temp_files(folder)), proc, timeout=60, interval=0.001)
-        else:
-            time.sleep(0.4)  # started, still drawing the waves
+        else:  # in the command (numpy loaded), still drawing the waves
+            wait_until_working(proc, signal.SIGINT)
         return interrupt(proc)
     finally:
         proc.kill()
 
 
-@pytest.mark.parametrize("when", ["computing", "writing"])
+@pytest.mark.parametrize("when", [pytest.param("computing", marks=needs_proc), "writing"])
 def test_interrupted_generate_leaves_nothing(tmp_path: Path, when: str) -> None:
     target = tmp_path / "big.npz"
     for per_class in (100_000, 300_000):  # retry bigger if it finished before the signal
@@ -131,6 +139,7 @@ def test_interrupted_generate_leaves_nothing(tmp_path: Path, when: str) -> None:
     pytest.skip("generate finished before the signal every time")
 
 
+@needs_proc
 def test_interrupted_evaluate_leaves_no_output(tmp_path: Path, ws: Workspace) -> None:
     data = tmp_path / "many.npz"
     dataset.save(data, make_dataset(GenerateSpec(samples_per_class=100_000, points=20,
@@ -138,7 +147,7 @@ def test_interrupted_evaluate_leaves_no_output(tmp_path: Path, ws: Workspace) ->
     out = tmp_path / "metrics.json"
     proc = sinecli("evaluate", ws.model, data, "--out", out, "--device", "cpu", cwd=tmp_path)
     try:
-        time.sleep(1.0)  # loading the data or torch, or predicting
+        wait_until_working(proc, signal.SIGINT)  # loading the data or torch, or predicting
         code, stdout, err = interrupt(proc)
     finally:
         proc.kill()

@@ -20,7 +20,17 @@ from typer.testing import CliRunner
 from sinecli import checkpoint, dataset
 from sinecli.generate import GenerateSpec, make_dataset
 
-from .support import Workspace, invoke, sinecli, temp_files, wait_for
+from .support import (
+    CHILD_ENV,
+    Workspace,
+    catches,
+    invoke,
+    needs_proc,
+    sinecli,
+    temp_files,
+    wait_for,
+    wait_until_working,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -43,9 +53,10 @@ def assert_stopped(code: int, out: str, err: str, signum: int) -> None:
     assert err.count("sinecli: interrupted") == 1, err
 
 
-@pytest.mark.parametrize(("signum", "when"), [(signal.SIGTERM, "writing"),
-                                              (signal.SIGHUP, "computing")],
-                         ids=["SIGTERM-writing", "SIGHUP-computing"])
+@pytest.mark.parametrize(("signum", "when"), [
+    pytest.param(signal.SIGTERM, "writing", id="SIGTERM-writing"),
+    pytest.param(signal.SIGHUP, "computing", id="SIGHUP-computing", marks=needs_proc),
+])
 def test_generate_stopped_leaves_nothing(tmp_path: Path, signum: int, when: str) -> None:
     target = tmp_path / "gen.npz"
     for per_class in (100_000, 400_000):  # bigger when it finished before the signal
@@ -54,7 +65,7 @@ def test_generate_stopped_leaves_nothing(tmp_path: Path, signum: int, when: str)
             if when == "writing":
                 wait_for(lambda: bool(temp_files(tmp_path)), proc, timeout=60)
             else:
-                time.sleep(0.4)
+                wait_until_working(proc, signum)
             code, out, err = stop(proc, signum)
         finally:
             proc.kill()
@@ -67,6 +78,88 @@ def test_generate_stopped_leaves_nothing(tmp_path: Path, signum: int, when: str)
         assert not target.exists()
         return
     pytest.skip("generate finished before the signal every time")
+
+
+# --- during start-up, before typer and the commands' modules are imported ------------------------
+
+#: `python -m sinecli ARGS` that sends itself SIGNUM when MODULE is first imported: a stop at a
+#: known point of start-up, whatever the machine's load.
+_SIGNAL_ON_IMPORT = """\
+import os, runpy, signal, sys
+signum, module = int(sys.argv[1]), sys.argv[2]
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal
+
+
+class SignalOnImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == module:
+            os.kill(os.getpid(), signum)
+        return None
+
+
+sys.meta_path.insert(0, SignalOnImport())
+sys.argv = ["sinecli", *sys.argv[3:]]
+runpy.run_module("sinecli", run_name="__main__", alter_sys=True)
+"""
+
+
+def stop_line(signum: int) -> str:
+    """The one line a stop prints: SIGINT is plain "interrupted", as Ctrl-C always was."""
+    name = signal.Signals(signum).name
+    return "sinecli: interrupted\n" if signum == signal.SIGINT else \
+        f"sinecli: interrupted by {name}\n"
+
+
+@pytest.mark.parametrize(("module", "args"), [
+    ("typer", ["generate", "-o", "gen.npz"]),  # the first import of start-up
+    ("sinecli.cli.plot", ["generate", "-o", "gen.npz"]),  # the last command module
+    ("rich", ["--help"]),  # the root help, where typer makes a silent 130 of any stop
+], ids=["typer", "commands", "help"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=lambda s: signal.Signals(s).name)
+def test_a_stop_during_start_up_is_handled(tmp_path: Path, signum: int, module: str,
+                                           args: list[str]) -> None:
+    """A signal while typer or the commands' modules import (most of start-up) is a stop: exit
+    128 + signum and one line, not the default action (killed without a word, or SIGINT's
+    traceback)."""
+    env = {**os.environ, **CHILD_ENV}
+    env.pop("SINECLI_DEBUG", None)
+    done = subprocess.run([sys.executable, "-c", _SIGNAL_ON_IMPORT, str(int(signum)), module,
+                           *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stderr, done.stdout) == (128 + signum, stop_line(signum), "")
+    assert list(tmp_path.iterdir()) == []  # no target, no temporary file
+
+
+@needs_proc
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP],
+                         ids=lambda s: signal.Signals(s).name)
+def test_a_signal_right_after_start_is_a_stop(tmp_path: Path, signum: int) -> None:
+    """A real signal from outside, sent the moment the child catches it: with the handlers
+    installed first thing (sinecli/__main__.py), most of start-up still lies ahead then.
+
+    The window that remains: the interpreter's own start-up, before sinecli/__main__.py runs
+    (about 20 ms), where SIGTERM and SIGHUP get their default action (rc -1, no message); no
+    Python code can handle a signal there, so the test waits for SigCgt instead of signalling
+    right after Popen. SIGINT is left out: Python's own handler sets its bit from the start, so
+    SigCgt cannot tell when sinecli's is in place (test_a_stop_during_start_up_is_handled
+    covers it)."""
+    target = tmp_path / "gen.npz"
+    for _ in range(5):
+        code, out, err = _stopped_once_caught(target, signum)
+        assert_stopped(code, out, err, signum)
+        assert not target.exists() and temp_files(tmp_path) == []
+
+
+def _stopped_once_caught(target: Path, signum: int) -> tuple[int, str, str]:
+    """Start a long `generate` and send `signum` as soon as /proc shows its handler."""
+    proc = sinecli("generate", "-o", target, "--samples-per-class", 100_000, cwd=target.parent)
+    try:
+        assert wait_for(lambda: catches(proc.pid, signum), proc, timeout=60), \
+            "the child never installed its handler"
+        return stop(proc, signum)
+    finally:
+        proc.kill()
 
 
 def test_predict_stopped_while_writing_leaves_the_old_target(tmp_path: Path,
@@ -110,12 +203,13 @@ def test_train_stopped_keeps_a_resumable_checkpoint(tmp_path: Path) -> None:
     saved.resume_state()
 
 
+@needs_proc
 def test_plot_calibration_stopped_leaves_nothing(tmp_path: Path, ws: Workspace) -> None:
     out = tmp_path / "cal.png"
     proc = sinecli("plot", "calibration", ws.model, ws.test, "-o", out, "--device", "cpu",
                    cwd=tmp_path)
     try:
-        time.sleep(1.5)  # importing torch or matplotlib, predicting or drawing
+        wait_until_working(proc, signal.SIGTERM)  # importing torch or matplotlib, or later
         code, stdout, err = stop(proc, signal.SIGTERM)
     finally:
         proc.kill()
