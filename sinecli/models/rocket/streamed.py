@@ -19,8 +19,9 @@ and the held-out features are gathered, so every rank takes the same steps and d
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,27 @@ def fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
     """Fit the head on the N sequences whose labels are y (N,), reading their features
     through `features_of` a chunk at a time. `epochs` 0 takes `default_epochs`. `on_chunk`
     runs between chunks (a stop check). Every draw comes from `rng`."""
+    with _flushing_denormals():
+        return _fit_streamed(features_of, y, num_classes, rng, epochs=epochs, group=group,
+                             cache_bytes=cache_bytes, penalties=penalties, on_chunk=on_chunk)
+
+
+@contextlib.contextmanager
+def _flushing_denormals() -> Iterator[None]:
+    """Denormal floats flushed to zero: on separable data the gradients and Adam's moments
+    shrink into the denormal range, where every step ran 100x slower (25 ms an Adam step on
+    120k weights, 10^4 sine sequences); torch's default (off) afterwards."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
+                  rng: np.random.Generator, *, epochs: int, group: Local | None,
+                  cache_bytes: int, penalties: tuple[float, ...],
+                  on_chunk: Callable[[], None] | None) -> StreamedFit:
     group = group if group is not None else Local()
     n = len(y)
     order = rng.permutation(n)
