@@ -334,7 +334,7 @@ def fit(
         return _fit_ensemble(ds, model_cfg, cfg, device, reporter)
     fam = family(model_cfg.kind)
     if fam.fit is not None:
-        return _fit_closed_form(ds, model_cfg, cfg, fam.fit, reporter, group)
+        return _fit_closed_form(ds, model_cfg, cfg, fam.fit, reporter, group, device)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if cfg.deterministic:
         # cuBLAS needs this before its first use to be deterministic; harmless on CPU.
@@ -422,8 +422,10 @@ def _fit_closed_form(
     fit_model: Callable[..., dict[str, Any]],
     reporter: Reporter | None,
     group: Local | None = None,
+    device: torch.device | None = None,
 ) -> dict[str, Any]:
-    """Fit a closed-form family (e.g. random-kernel features and a linear head) on the CPU.
+    """Fit a closed-form family (e.g. random-kernel features and a linear head): its
+    transform runs on `device` (the CPU by default), its head's solve on the CPU.
 
     Such a model picks its own hyperparameters on held-out data of its own (leave-one-out,
     or a held-out slice), so no validation split is held out: the history's one "epoch"
@@ -437,7 +439,7 @@ def _fit_closed_form(
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]), group.stop_at_step_boundaries():
         torch.manual_seed(cfg.seed)
-        model = build(model_cfg)
+        model = build(model_cfg).to(device or torch.device("cpu"))
         report = fit_model(model, ds.X3, ds.lengths, ds.y, seed=cfg.seed, group=group,
                            on_chunk=group.check_stop)
     model.eval()
@@ -457,7 +459,7 @@ def _fit_closed_form(
         "best_epoch": 1,
         "history": history,
         "finished": True,
-        "device": "cpu",
+        "device": str(device or "cpu"),
         "world_size": group.world_size,
         "backend": group.backend,
         "fit_report": report,

@@ -388,3 +388,31 @@ def test_the_temperature_minimises_the_smoothed_loss_on_a_fine_grid() -> None:
     grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 4001))
     best = grid[np.argmin([smoothed(t) for t in grid])]
     assert temperature == pytest.approx(best, rel=2e-3)
+
+
+def test_features_in_chunks_give_the_exact_head_of_the_whole_batch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the exact head reads every feature; computed 7 sequences at a time, each row is the
+    # same bits as in one batch (a sequence's features depend on it alone), so the fit is too
+    from sinecli.models.rocket import streamed
+
+    whole, report = fitted()
+    monkeypatch.setattr(streamed, "CHUNK_ROWS", 7)
+    chunked, chunked_report = fitted()
+    assert report == chunked_report
+    for key, value in whole.state_dict().items():
+        assert torch.equal(chunked.state_dict()[key], value), key
+
+
+def test_above_the_exact_limit_the_head_is_streamed_and_still_separates() -> None:
+    x, lengths, y = waves(150, seed=21)
+    cfg = RocketConfig(num_features=SMALL, seq_len=x.shape[-1], num_classes=3, channels=2,
+                       exact_limit=100, head_epochs=30)
+    model = MiniRocketClassifier(cfg)
+    report = fit(model, x, lengths, y)
+    assert report["streamed"] == 1 and report["held_out"] == 30
+    assert report["head_epochs"] == 30 and 1 <= report["best_head_epoch"] <= 30
+    xt, lt, yt = waves(90, seed=22)
+    with torch.no_grad():
+        proba = torch.softmax(model(torch.from_numpy(xt), torch.from_numpy(lt)), 1).numpy()
+    assert np.mean(proba.argmax(1) == yt) >= 0.9
