@@ -796,3 +796,35 @@ def test_notebook_preset_full(runner: CliRunner, notebook_data: Path, tmp_path: 
     assert h["step"] == list(range(5, 1001, 5)) and len(h["step_loss"]) == 200
     assert np.mean(h["step_loss"][-20:]) < np.mean(h["step_loss"][:20])
     assert h["train_loss"][-1] < h["train_loss"][0]
+
+
+@pytest.mark.parametrize("per_class", [1, 2])
+def test_the_default_trains_on_one_or_two_sequences_per_class(runner: CliRunner, tmp_path: Path,
+                                                              per_class: int) -> None:
+    # PigCVP-like: 52 classes of 2 (or 1) training sequences; the closed-form default holds
+    # out no validation split, so no stratified split can refuse it
+    rng = np.random.default_rng(per_class)
+    k = 52
+    y = np.repeat(np.arange(k), per_class).astype(np.int64)
+    x = (rng.normal(size=(k, 40))[y] + 0.1 * rng.normal(size=(len(y), 40))).astype(np.float32)
+    ds = Dataset(X=x, y=y, t=np.arange(40.0), class_names=[f"c{i}" for i in range(k)],
+                 meta={"format": dataset.FORMAT, "format_version": dataset.FORMAT_VERSION})
+    dataset.save(tmp_path / "few.npz", ds)
+    assert_exit(invoke(runner, "train", tmp_path / "few.npz", "-o", tmp_path / "m.pt", "-q"), 0)
+    result = invoke(runner, "evaluate", tmp_path / "m.pt", tmp_path / "few.npz", "--json")
+    assert_exit(result, 0)
+    assert json.loads(result.stdout)["accuracy"] >= 0.9  # its own training sequences
+
+
+@pytest.mark.parametrize("flag", [["--epochs", "3"], ["--lr", "0.1"], ["--val-fraction", "0"],
+                                  ["--batch-size", "8"], ["--patience", "2"]])
+def test_training_flags_the_default_does_not_read_are_refused(runner: CliRunner, data: Path,
+                                                              tmp_path: Path,
+                                                              flag: list[str]) -> None:
+    result = invoke(runner, "train", data, "-o", tmp_path / "m.pt", *flag)
+    assert_exit(result, 2)
+    assert f"{flag[0]}: does not apply to model rocket" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "m.pt").exists()
+    # the same flag with a gradient-trained model is fine (checked by --print-config)
+    assert_exit(invoke(runner, "train", data, "-o", tmp_path / "m.pt", "--model", "gru",
+                       *flag, "--print-config"), 0)
