@@ -534,12 +534,11 @@ def calibration_curves(
         correct = hit.astype(int)
         brier = float(np.mean((conf - correct) ** 2)) if conf.size else math.nan
         return [CalibrationCurve("top label", reliability_bins(conf, correct, n_bins), brier)]
-    hits = y_true[:, None] == np.arange(len(class_names))[None, :]  # (N, K)
-    briers = np.mean((proba - hits) ** 2, axis=0) if len(proba) else \
-        np.full(len(class_names), math.nan)
+    # = np.mean((proba - onehot) ** 2, axis=0), in blocks of rows: no (N, K) temporaries
+    briers = metrics.brier_per_class(y_true, proba)
     curves = []
     for c, name in enumerate(class_names):
-        curves.append(CalibrationCurve(name, reliability_bins(proba[:, c], hits[:, c], n_bins),
+        curves.append(CalibrationCurve(name, reliability_bins(proba[:, c], y_true == c, n_bins),
                                        float(briers[c])))
     return curves
 

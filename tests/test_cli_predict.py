@@ -185,3 +185,22 @@ def test_a_rocket_checkpoint_from_before_the_split_predicts_as_it_did(runner: Cl
                                  "--device", "cpu", "-q"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (data / "rocket_before_pred.csv").read_text()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_rows_written_in_chunks_are_the_one_shot_bytes(monkeypatch, tmp_path, capsys,
+                                                        fmt: str) -> None:
+    """Rows are formatted CHUNK_ROWS at a time and streamed into the temporary file (or
+    stdout); chunks of 3 rows (the last one shorter) give the bytes of one chunk for all."""
+    names = ["a,b", 'say "hi"', "ünï"]
+    rng = np.random.default_rng(2)
+    proba = rng.dirichlet(np.ones(3), size=11)
+    y = rng.integers(0, 3, size=11)
+    whole, chunked = tmp_path / f"whole.{fmt}", tmp_path / f"chunked.{fmt}"
+    predict_cmd.write(whole, proba, names, y, fmt)
+    monkeypatch.setattr(predict_cmd, "CHUNK_ROWS", 3)
+    predict_cmd.write(chunked, proba, names, y, fmt)
+    assert chunked.read_bytes() == whole.read_bytes()
+    capsys.readouterr()
+    predict_cmd.write("-", proba, names, y, fmt)
+    assert capsys.readouterr().out.encode("utf-8") == whole.read_bytes()

@@ -197,3 +197,38 @@ def test_brier_is_scikit_learns_even_for_absent_classes(present: list[int]) -> N
     for k, name in enumerate(NAMES):
         assert result["brier"][name] == pytest.approx(skm.brier_score_loss(y == k, p[:, k]),
                                                       rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("k", [2, 3, 17])
+def test_row_blocks_give_scikit_learns_exact_bits(monkeypatch, k: int) -> None:
+    """log_loss, the Brier scores and the ranks are computed a block of rows at a time; with
+    blocks of a few rows (the last one shorter) they still equal scikit-learn's whole-array
+    computation exactly, with ties, zeros and ones among the probabilities."""
+    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 2 * k + 1)  # blocks of 2 rows
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, k, size=101)
+    p = rng.dirichlet(np.full(k, 0.3), size=101)
+    p[:30] = np.round(p[:30], 1)  # ties (and rows that no longer sum to 1: still no warning)
+    p[0] = np.eye(k)[y[0]]  # the true class certain: clipped to 1 - eps
+    p[1] = np.eye(k)[(y[1] + 1) % k]  # the true class impossible: clipped to eps
+    onehot = np.eye(k)[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns about the rounded rows
+        expected_log_loss = skm.log_loss(y, p, labels=list(range(k)))
+    assert metrics.log_loss(y, p) == expected_log_loss
+    assert metrics.brier_per_class(y, p).tolist() == \
+        skm.mean_squared_error(onehot, p, multioutput="raw_values").tolist()
+    assert metrics.true_class_rank(y, p).tolist() == \
+        (p >= p[np.arange(len(y)), y][:, None]).sum(axis=1).tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = compute(y, p, [str(c) for c in range(k)])
+    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 1 << 20)  # one block
+    assert compute(y, p, [str(c) for c in range(k)]) == result
+
+
+def test_brier_per_class_of_one_class_and_of_no_rows() -> None:
+    y = np.zeros(7, dtype=np.int64)
+    p = np.linspace(0, 1, 7)[:, None]  # (7, 1): numpy sums one column pairwise
+    assert metrics.brier_per_class(y, p).tolist() == np.mean((p - 1.0) ** 2, axis=0).tolist()
+    assert np.isnan(metrics.brier_per_class(np.zeros(0, np.int64), np.zeros((0, 3)))).all()

@@ -14,7 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from sinecli import plots
+from sinecli import metrics, plots
 from sinecli.errors import SinecliError
 
 NAMES = ["low", "high", "slow"]
@@ -93,6 +93,22 @@ def test_calibration_curves_brier_per_class_and_top_label() -> None:
     assert top.brier == pytest.approx(np.mean((proba.max(1) - correct) ** 2))
     with pytest.raises(SinecliError, match="--mode"):
         plots.calibration_curves(y, proba, NAMES, "both", 10)
+
+
+def test_calibration_curves_in_row_blocks_match_the_whole_array(monkeypatch) -> None:
+    """The per-class Brier scores are summed a block of rows at a time (metrics.CHUNK_ELEMENTS);
+    blocks of two rows give the same bits as the one (N, K) expression they replace."""
+    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 7)
+    rng = np.random.default_rng(1)
+    proba = rng.dirichlet([1, 1, 1], size=51)
+    y = rng.integers(0, 3, size=51)
+    curves = plots.calibration_curves(y, proba, NAMES, "per-class", 10)
+    hits = y[:, None] == np.arange(3)[None, :]
+    assert [c.brier for c in curves] == np.mean((proba - hits) ** 2, axis=0).tolist()
+    for c, curve in enumerate(curves):
+        whole = plots.reliability_bins(proba[:, c], hits[:, c], 10)
+        assert curve.bins.counts.tolist() == whole.counts.tolist()
+        assert np.array_equal(curve.bins.accuracy, whole.accuracy, equal_nan=True)
 
 
 # --- formats and sizes -----------------------------------------------------------------------
