@@ -120,7 +120,7 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
     position[train] = np.arange(len(train))
     cached = None  # (n_train, F) every training row's standardised features, if they fit
     if len(train) * f * 4 <= cache_bytes:
-        cached = (gather_features(features_of, train, group, on_chunk) - mean32) / std32
+        cached = gather_features(features_of, train, group, on_chunk).sub_(mean32).div_(std32)
     held_y = np.asarray(y)[held]
     best: tuple[float, int, int, torch.Tensor, torch.Tensor, float, float] | None = None
     step = 0
@@ -139,14 +139,8 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
                 rows = min(BATCH, len(chunk) - s)
                 for group_ in optimizer.param_groups:  # cosine decay to 0 over the run
                     group_["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
-                target = labels[chunk[mine[a:b]]]
-                grads, ce = _gradient(z[a:b], target, weight, bias)
-                sums = group.all_reduce(torch.cat([*(g.view(-1) for g in grads), ce])) / rows
-                cut = weight.numel()
-                weight.grad = sums[:cut].view_as(weight) + weight * penalty
-                bias.grad = sums[cut: cut + bias.numel()].view_as(bias)
-                losses += sums[cut + bias.numel():].double() * rows
-                optimizer.step()
+                losses += _step(optimizer, z[a:b], labels[chunk[mine[a:b]]], rows, weight, bias,
+                                penalty, group)
                 step += 1
         p_k = weight.view(p * num_classes, f)
         decisions = ((held_z @ p_k.T).view(-1, p, num_classes) + bias).double().transpose(0, 1)
@@ -158,12 +152,27 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
                         temperature, float(losses[i] / len(train)))
     assert best is not None
     loss, best_epoch, i, w, b, temperature, best_train = best
-    decision = (held_z.double() @ w.double().T + b.double()).numpy()
+    decision = (held_z @ w.T + b).double().numpy()  # as the candidates were judged
     _, accuracy, brier = held_out_figures(decision, held_y, temperature)
     head = FittedHead(mean=mean.numpy(), std=std.numpy(), weight=w.numpy(), bias=b.numpy(),
                       temperature=temperature, alpha=penalties[i], cv_loss=loss,
                       cv_accuracy=accuracy, cv_brier=brier)
     return StreamedFit(head, best_train, epochs, best_epoch, h)
+
+
+def _step(optimizer: torch.optim.Optimizer, z: torch.Tensor, target: torch.Tensor, rows: int,
+          weight: torch.Tensor, bias: torch.Tensor, penalty: torch.Tensor, group: Local
+          ) -> torch.Tensor:
+    """One Adam step of every candidate on a minibatch of `rows` sequences, of which this
+    rank holds z (b, F) and their labels: the ranks' gradient and loss sums added up, divided
+    by `rows`, plus each candidate's L2 penalty. Returns the candidates' summed losses (P,)."""
+    grads, ce = _gradient(z, target, weight, bias)
+    sums = group.all_reduce(torch.cat([*(g.view(-1) for g in grads), ce])) / rows
+    cut = weight.numel()
+    weight.grad = sums[:cut].view_as(weight) + weight * penalty
+    bias.grad = sums[cut: cut + bias.numel()].view_as(bias)
+    optimizer.step()
+    return sums[cut + bias.numel():].double() * rows
 
 
 def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,22 +208,25 @@ def _gradient(z: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, bias:
 
 def gather_features(features_of: FeaturesOf, rows: np.ndarray, group: Local,
                     on_chunk: Callable[[], None] | None = None) -> torch.Tensor:
-    """The features (len(rows), F) of `rows` on every rank, computed a chunk at a time: of
-    each chunk of rows, each rank computes every world_size-th, then all share them (every
-    rank takes the same number of chunks, so their stop checks and collectives pair up)."""
+    """The features (len(rows), F) of `rows` on every rank, computed a chunk at a time into
+    one array: of each chunk of rows, each rank computes every world_size-th, then all share
+    them (every rank takes the same number of chunks, so their stop checks and collectives
+    pair up)."""
     step = CHUNK_ROWS * group.world_size
-    parts = []
+    out: torch.Tensor | None = None
     for lo in range(0, len(rows), step):
         if on_chunk is not None:
             on_chunk()
         chunk = rows[lo: lo + step]
         mine = features_of(chunk[group.rank:: group.world_size])
+        if out is None:
+            out = torch.empty(len(rows), mine.shape[1])
         if group.world_size == 1:
-            parts.append(mine)
+            out[lo: lo + len(chunk)] = mine
             continue
         shares = group.all_gather_rows(mine, len(chunk))  # (world_size) x (per_rank, F)
-        whole = torch.empty(len(chunk), mine.shape[1])
         for r, share in enumerate(shares):
-            whole[r:: group.world_size] = share[: len(range(r, len(chunk), group.world_size))]
-        parts.append(whole)
-    return torch.cat(parts) if len(parts) != 1 else parts[0]
+            count = len(range(r, len(chunk), group.world_size))
+            out[lo + r: lo + len(chunk): group.world_size] = share[:count]
+    assert out is not None, "no rows"
+    return out
