@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sinecli import config, dataset, distributed
-from sinecli.atomic import check_suffix, check_writable
+from sinecli.atomic import check_suffix, check_writable, signals_deferred
 from sinecli.errors import Interrupted, SinecliError
 from sinecli.models import ModelConfig
 from sinecli.models import validate as validate_model
@@ -253,8 +253,11 @@ def _train(
     written: list[int] = []
 
     def periodic(payload: dict[str, Any]) -> None:
-        checkpoint.save(output, {**payload, **extra})
-        written.append(payload["epoch"])
+        # a stop signal waits for the save and its record: between the file's rename and the
+        # record, the message on the signal would say that nothing was written
+        with signals_deferred():
+            checkpoint.save(output, {**payload, **extra})
+            written.append(payload["epoch"])
 
     epochs = 1 if closed_form else planned_epochs(train_cfg, ds.y)
     reporter = make_reporter(epochs * train_cfg.ensemble, start, quiet)
