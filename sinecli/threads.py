@@ -1,11 +1,20 @@
-"""Jobs on a pool of worker threads, for the CPU work that torch leaves single-threaded."""
+"""Jobs on a pool of worker threads, for the CPU work that torch leaves single-threaded; and
+long library calls run where a stop signal can still end the command at once."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
+
+#: How often the waiting thread wakes: a stop signal's handler runs within this (Python runs
+#: handlers between bytecodes of the main thread, and a wait with a timeout returns to them).
+WAKE_S = 0.05
 
 
 def run_jobs(pool: ThreadPoolExecutor | None, run: Callable[..., None],
@@ -32,3 +41,24 @@ def run_jobs(pool: ThreadPoolExecutor | None, run: Callable[..., None],
     finally:
         for future in futures:
             future.cancel()
+
+
+def interruptible(call: Callable[[], T]) -> T:
+    """call() on a daemon thread while this one waits: a single LAPACK or BLAS call (an
+    eigendecomposition of thousands of rows takes seconds) holds the thread that made it
+    until it returns, but a stop signal's handler runs here at once and its exception ends
+    the command; the abandoned call ends with the process. Its result, or its exception."""
+    result: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            result.set_result(call())
+        except BaseException as exc:  # handed to the waiting thread, which re-raises it
+            result.set_exception(exc)
+
+    threading.Thread(target=run, name="sinecli-solve", daemon=True).start()
+    while True:
+        try:
+            return result.result(timeout=WAKE_S)
+        except TimeoutError:
+            continue

@@ -17,6 +17,7 @@ from sinecli.models.rocket.config import RocketConfig, feature_count
 from sinecli.models.rocket.head import CalibratedHead, fit_head, log_softmax
 from sinecli.models.rocket.streamed import fit_streamed, gather_features
 from sinecli.models.rocket.transform import MiniRocketTransform, fit_transform
+from sinecli.threads import interruptible
 
 #: Buffers that checkpoints written before the transform and the head were modules of their
 #: own held at the model's top level.
@@ -105,7 +106,7 @@ def fit(model: MiniRocketClassifier, X: Any, lengths: Any, y: Any, *, seed: int 
                                dilation_length)
         if n <= cfg.exact_limit:
             features = gather_features(features_of, np.arange(n), group, on_chunk).numpy()
-            head = fit_head(features, labels, cfg.num_classes)
+            head = interruptible(lambda: fit_head(features, labels, cfg.num_classes))
             logits = ((features - head.mean) / head.std) @ np.asarray(head.weight).T + head.bias
             train_loss = float(-log_softmax(logits / head.temperature)[np.arange(n),
                                                                         labels].mean())
