@@ -326,3 +326,22 @@ def test_no_file_is_a_usage_error(runner: CliRunner) -> None:
 def test_info_on_a_dataset_does_not_import_torch(ws, tmp_path: Path) -> None:
     assert probe(["info", ws["ragged"]], tmp_path) == {"code": 0, "heavy": []}
     assert probe(["info", "--json", ws["train"]], tmp_path) == {"code": 0, "heavy": []}
+
+
+@pytest.mark.parametrize("limit", [4096, 100])
+def test_a_rocket_checkpoint_says_which_head_judged_it(runner: CliRunner, tmp_path: Path,
+                                                       limit: int) -> None:
+    dataset.save(tmp_path / "d.npz", make_dataset(GenerateSpec(samples_per_class=50,
+                                                               points=20, seed=2)))
+    (tmp_path / "c.toml").write_text(f"[model]\nnum_features = 168\nexact_limit = {limit}\n"
+                                     "head_epochs = 3\n")
+    assert_exit(invoke(runner, "train", tmp_path / "d.npz", "-o", tmp_path / "m.pt", "-c",
+                       tmp_path / "c.toml", "-q"), 0)
+    result = invoke(runner, "info", tmp_path / "m.pt")
+    assert_exit(result, 0)
+    fit_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("fit"))
+    if limit > 150:
+        assert "(leave-one-out)" in fit_line, fit_line
+    else:  # 150 sequences: a fifth held out
+        assert "held-out slice of 30 sequences; streamed head, pass" in fit_line, fit_line
+        assert "of 3)" in fit_line

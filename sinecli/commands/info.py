@@ -277,9 +277,16 @@ def _best(info: dict[str, Any]) -> str:
     best = info["best_epoch"]
     if best is None:
         return "-"
-    if info.get("fit_report") is not None:
+    report = info.get("fit_report")
+    if report is not None:
+        how = ""  # a closed-form fit's own held-out data: all of it, or a slice (rocket)
+        if report.get("streamed"):
+            how = (f" (held-out slice of {report['held_out']:,} sequences; streamed head, "
+                   f"pass {report['best_head_epoch']} of {report['head_epochs']})")
+        elif "streamed" in report:
+            how = " (leave-one-out)"
         return (f"cross-validated loss {_num(info['best_val_loss'])}, accuracy "
-                f"{_num(info['best_val_accuracy'], '.4f')}; train_loss "
+                f"{_num(info['best_val_accuracy'], '.4f')}{how}; train_loss "
                 f"{_num(info['best_train_loss'])}")
     if info["best_val_loss"] is None:
         return f"{best}: train_loss {_num(info['best_train_loss'])} (no validation split)"
