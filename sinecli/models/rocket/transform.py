@@ -207,38 +207,36 @@ def count_above(values: torch.Tensor, edges: torch.Tensor,
     """(T, K, B) values and (K, n) edges -> (K, n, B): how many of values[:, k, b] exceed
     edges[k, j], as exact whole floats (below 2**24), added to `total` when given.
 
-    In blocks of about `COUNT_BLOCK` comparisons: (rows time steps, kk kernels, n edges,
-    cols sequences), the comparisons written as floats 1.0 / 0.0 (torch vectorises a float
-    comparison into a float, not into a bool), then summed over the block's time steps by a
-    matrix product with a row of ones into the block's kernels of `total` (every partial sum
-    is a whole number below 2**24, so exact in any order). The block takes whole rows of
-    sequences first (the comparison's inner loop runs along them), then as many time steps
-    as fit (each sum then reads and writes `total` once per `rows` steps, not once a step),
-    then kernels."""
+    In blocks of about `COUNT_BLOCK` elements (in cache): the comparisons of a block of
+    time steps are written as floats 1.0 / 0.0 (torch vectorises a float comparison into a
+    float, not into a bool), then summed over time by a matrix product with a row of ones
+    (every partial sum is a whole number below 2**24, so exact in any order)."""
     t, k, b = values.shape
     n = edges.shape[1]
     if total is None:
         total = values.new_zeros(k, n, b)
-    cols = max(1, min(b, COUNT_BLOCK // n))
-    rows = max(1, min(t, COUNT_BLOCK // (n * cols)))
-    kk = max(1, min(k, COUNT_BLOCK // (n * cols * rows)))
+    cols = max(1, min(b, COUNT_BLOCK // (k * n)))
+    rows = max(1, min(t, COUNT_BLOCK // (k * n * cols)))
     ones = values.new_ones(1, rows)
-    above = values.new_empty(rows * kk * n * cols)
-    for c0 in range(0, b, cols):
-        m = min(cols, b - c0)
-        for k0 in range(0, k, kk):
-            kn = min(kk, k - k0)
-            e = edges[None, k0: k0 + kn, :, None]  # (1, kn, n, 1)
-            # whole rows of sequences are contiguous: the sums go straight into `total`
-            acc = total[k0: k0 + kn].view(1, -1) if m == b else \
-                values.new_zeros(1, kn * n * m)
-            for s in range(0, t, rows):
-                r = min(rows, t - s)
-                block = above[: r * kn * n * m].view(r, kn, n, m)
-                torch.gt(values[s: s + r, k0: k0 + kn, None, c0: c0 + m], e, out=block)
-                acc.addmm_(ones[:, :r], block.view(r, -1))
-            if m != b:
-                total[k0: k0 + kn, :, c0: c0 + m] += acc.view(kn, n, m)
+    e = edges[None, :, :, None]  # (1, K, n, 1)
+    above = values.new_empty(rows, k, n, cols)
+    flat = above.view(rows, -1)
+    for lo in range(0, b, cols):
+        v = values[:, :, None, lo: lo + cols]  # (T, K, 1, m)
+        m = v.shape[-1]
+        acc = (total if m == b else values.new_zeros(k, n, m)).view(1, -1)
+        for s in range(0, t, rows):
+            block = v[s: s + rows]
+            r = block.shape[0]
+            if r == rows and m == cols:  # the usual block: views made once
+                torch.gt(block, e, out=above)
+                acc.addmm_(ones, flat)
+            else:
+                part = values.new_empty(r, k, n, m)
+                torch.gt(block, e, out=part)
+                acc.addmm_(ones[:, :r], part.view(r, -1))
+        if m != b:
+            total[:, :, lo: lo + m] += acc.view(k, n, m)
     return total
 
 
