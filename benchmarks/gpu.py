@@ -1,9 +1,10 @@
 """GPU checks and benchmarks: the CUDA tests, then training and inference throughput at a size
 that fills the GPU (batch 4096), fp32 and bf16 autocast, sinecli vs a bare nn.GRU loop.
 
-Then the convolutional kinds (fcn, resnet, inception) in sinecli's loop, bf16 autocast against
-fp32; then `sinecli train` under torchrun with nccl on every GPU found, against one process, at the
-same global batch (benchmarks/distributed.py does the same with gloo on the CPU).
+Then rocket's transform on the device; then the convolutional kinds (fcn, resnet, inception) in
+sinecli's loop, bf16 autocast against fp32; then `sinecli train` under torchrun with nccl on every
+GPU found, against one process, at the same global batch (benchmarks/distributed.py does the same
+with gloo on the CPU).
 
 On a machine without CUDA it prints one line and exits 0, so `make bench` never breaks there.
 Finishes in well under 5 minutes on one H100/H200-class GPU.
@@ -129,6 +130,46 @@ def conv_rows(work: Path, device: str = "cuda", n: int = 16384, t: int = 128,
     return rows
 
 
+def rocket_rows(device: str = "cuda", n: int = 10**5, t: int = 100, batch: int = 8192
+                ) -> list[Row]:
+    """rocket's transform (MiniRocketTransform.forward) on the device: sequences/s of n random
+    sequences of t points in batches of `batch`, all on the device (no per-sequence loop, no
+    CPU pool), next to the same on one CPU thread for 1/20 of them. Tests run it on the CPU
+    at toy sizes."""
+    import torch
+
+    from sinecli.models.rocket import MiniRocketClassifier, RocketConfig, fit
+
+    rng = __import__("numpy").random.default_rng(0)
+    x = rng.normal(size=(300, 1, t)).astype("float32")
+    model = MiniRocketClassifier(RocketConfig(seq_len=t, num_classes=3, channels=1))
+    fit(model, x, None, rng.integers(0, 3, 300))
+    dev = torch.device(device)
+    tf = model.transform.to(dev)
+    X = torch.from_numpy(rng.normal(size=(n, 1, t)).astype("float32"))
+    lengths = torch.full((n,), t, dtype=torch.int64)
+
+    def rate(on: torch.device, rows: int) -> float:
+        with torch.inference_mode():
+            tf.to(on)(X[:batch].to(on), lengths[:batch].to(on))  # warm-up
+            _sync(str(on))
+            t0 = time.perf_counter()
+            for lo in range(0, rows, batch):
+                tf(X[lo: lo + batch].to(on, non_blocking=True), lengths[lo: lo + batch].to(on))
+            _sync(str(on))
+            return rows / (time.perf_counter() - t0)
+
+    ours = rate(dev, n)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cpu = rate(torch.device("cpu"), max(batch, n // 20))
+    finally:
+        torch.set_num_threads(threads)
+    return [Row("gpu", f"rocket transform seq/s {n:.0e} x {t} on {device} vs 1 CPU thread",
+                ours, cpu, "seq/s", ">= 1.0")]
+
+
 def distributed_rows(work: Path, n: int = 65536, hidden: int = 128, batch: int = 4096,
                      epochs: int = 3) -> list[Row]:
     """`sinecli train` under torchrun with nccl on every GPU this machine has (cuda:LOCAL_RANK
@@ -164,6 +205,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         rows = measure(Path(d))
         rows += conv_rows(Path(d))
+        rows += rocket_rows()
         rows += distributed_rows(Path(d))
     print_table(rows, "sinecli GPU benchmarks")
     print(f"CUDA tests: {'passed' if tests.returncode == 0 else 'FAILED'}")

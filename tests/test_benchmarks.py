@@ -44,6 +44,19 @@ def test_conv_bf16_rows_run_on_the_cpu_at_toy_sizes(tmp_path: Path) -> None:
     assert _measured(rows)
 
 
+def test_rocket_transform_row_runs_on_the_cpu_at_toy_sizes() -> None:
+    rows = gpu.rocket_rows(device="cpu", n=64, t=30, batch=32)
+    assert len(rows) == 1 and "rocket transform" in rows[0].what
+    assert _measured(rows)
+
+
+def test_transform_speed_runs_at_toy_size() -> None:
+    import transform_speed
+
+    rows = transform_speed.measure(n=64, n_long=8, long=40)
+    assert len(rows) >= 2 and all(v > 0 for _, v in rows)
+
+
 def test_inference_reference_runs_for_the_default_architecture() -> None:
     from sinecli.models import ModelConfig
 

@@ -191,16 +191,15 @@ def _inner_first(slot: int) -> int:
     return (slot + 1) % 2
 
 
-def _positions(lengths: torch.Tensor, width: int, dilation: int
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(full, inner) (T, B) masks of the output positions counted: before the length, and at
-    least 4 * dilation from both ends (all of them where no such position exists)."""
-    t = torch.arange(width, device=lengths.device)[:, None]
+def _counted(lengths: np.ndarray, dilation: int, inner: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The output positions [start, end) (each (B,)) counted for each sequence of `lengths`:
+    all of them before the length, or (`inner`) those at least 4 * dilation from both ends
+    (all of them where no such position exists)."""
+    if not inner:
+        return np.zeros_like(lengths), lengths
     pad = (KERNEL_SIZE // 2) * dilation
-    full = t < lengths[None, :]
-    inner = (t >= pad) & (t < (lengths - pad)[None, :])
-    inner = torch.where((lengths > 2 * pad)[None, :], inner, full)
-    return full, inner
+    whole = lengths <= 2 * pad
+    return np.where(whole, 0, pad), np.where(whole, lengths, lengths - pad)
 
 
 def count_above(values: torch.Tensor, edges: torch.Tensor,
@@ -241,71 +240,87 @@ def count_above(values: torch.Tensor, edges: torch.Tensor,
     return total
 
 
-def dilation_features(xt: torch.Tensor, lengths: torch.Tensor, dilation: int, slot: int,
-                      mask: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-    """The PPV features (B, 84 * n) of one (dilation, slot) pair, ordered by kernel then bias,
-    on a scaled, zero-padded, time-major batch xt (T, C, B) of `lengths` (B,) <= T; `mask`
-    (84, C) the kernels' channels, `edges` (84, n) their biases.
+def dilation_features(xp: torch.Tensor, lengths: np.ndarray, dilation: int, slot: int,
+                      mask: torch.Tensor, edges: torch.Tensor, out: torch.Tensor) -> None:
+    """The PPV features of one (dilation, slot) pair, written into `out` (84, n, B) (kernel,
+    bias, sequence), on a scaled, zero-padded, time-major batch xp (W + 8 * dilation, C, B),
+    padded by `pad_time`, of `lengths` (B,) <= W (on the host); `mask` (84, C) the kernels'
+    channels, `edges` (84, n) their biases.
 
     The kernel outputs are computed and counted a block of time steps at a time (about
-    `KERNEL_BLOCK` values: in cache, never the whole (T, 84, B) array). Each half of the
-    kernels (inner, full) reads only the time steps where some sequence counts; the others
-    inside that span read -inf, which exceeds no bias."""
-    width, c, b = xt.shape
+    `KERNEL_BLOCK` values, never the whole (W, 84, B) array). Each half of the kernels
+    (inner, full) reads only the time steps where some sequence counts; inside the steps
+    every sequence counts (all of them when the lengths are equal) the outputs are counted
+    as they are, elsewhere the positions a sequence does not count read -inf, which exceeds
+    no bias."""
+    _, c, b = xp.shape
     n = edges.shape[1]
-    xp = pad_time(xt, dilation)
-    full, inner = _positions(lengths, width, dilation)
     first = _inner_first(slot)
-    halves = []  # (first kernel, counted (T, B), first step, end step, counts (42, n, B))
-    for start, counted in ((first, inner), (1 - first, full)):
-        steps = counted.any(1).nonzero()
-        halves.append((start, counted, int(steps[0]), int(steps[-1]) + 1,
-                       xt.new_zeros(NUM_KERNELS // 2, n, b)))
-    lo = min(half[2] for half in halves)
-    hi = max(half[3] for half in halves)
+    halves = []  # (first kernel, starts, ends, span, common span, counts (42, n, B))
+    for start, inner in ((first, True), (1 - first, False)):
+        starts, ends = _counted(lengths, dilation, inner)
+        halves.append((start, starts, ends, (int(starts.min()), int(ends.max())),
+                       (int(starts.max()), int(ends.min())),
+                       xp.new_zeros(NUM_KERNELS // 2, n, b)))
+    lo = min(half[3][0] for half in halves)
+    hi = max(half[3][1] for half in halves)
     rows = max(1, KERNEL_BLOCK // (c * NUM_KERNELS * b))
     for s in range(lo, hi, rows):
         e = min(s + rows, hi)
         conv = combine_channels(kernel_outputs(xp, dilation, s, e), mask)  # (e - s, 84, B)
-        for start, counted, first_step, end_step, total in halves:
+        for start, starts, ends, (first_step, end_step), (all_from, all_to), total in halves:
             a, z = max(s, first_step), min(e, end_step)
             if a >= z:
                 continue
-            values, here = conv[a - s: z - s, start::2], counted[a: z]  # (S, 42, B), (S, B)
-            if not bool(here.all()):
+            values = conv[a - s: z - s, start::2]  # (z - a, 42, B)
+            if not all_from <= a < z <= all_to:  # some sequence does not count some step
+                t = torch.arange(a, z, device=xp.device)[:, None]
+                here = (t >= torch.from_numpy(starts).to(xp.device)) & \
+                    (t < torch.from_numpy(ends).to(xp.device))
                 values = values.masked_fill(~here[:, None, :], -math.inf)
             count_above(values, edges[start::2], total)
-    ppv = xt.new_empty(NUM_KERNELS, n, b)
-    for start, counted, _, _, total in halves:
-        ppv[start::2] = total / counted.sum(0, dtype=torch.int64).to(xt.dtype)
-    return ppv.permute(2, 0, 1).reshape(b, NUM_KERNELS * n)
+    for start, starts, ends, _, _, total in halves:
+        counted = torch.from_numpy(ends - starts).to(device=xp.device, dtype=xp.dtype)
+        torch.div(total, counted, out=out[start::2])
 
 
 def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
               counts: torch.Tensor, masks: torch.Tensor, biases: torch.Tensor,
-              pool: ThreadPoolExecutor | None = None) -> torch.Tensor:
+              pool: ThreadPoolExecutor | None = None, out: torch.Tensor | None = None
+              ) -> torch.Tensor:
     """The PPV features (B, F) of a scaled, zero-padded batch x (B, C, W) whose sequences
-    have `lengths` (B,) <= W; F = 84 * counts.sum(), ordered by dilation, kernel, bias. With
-    a `pool`, its threads compute the dilations (the costliest first), each into its own
-    columns; the values do not depend on which thread computes them."""
-    b = x.shape[0]
-    xt = x.permute(2, 1, 0).contiguous()  # (W, C, B): time-major
-    out = x.new_empty(b, biases.numel())
+    have `lengths` (B,) <= W; F = 84 * counts.sum(), ordered by dilation, kernel, bias;
+    written into `out` (B, F) when given. With a `pool`, its threads compute the dilations
+    (the costliest first), each into its own rows of an (F, B) array (every write
+    contiguous along the batch), transposed into (B, F) once at the end; the values do not
+    depend on which thread computes them."""
+    b, _, width = x.shape
+    if out is None:
+        out = x.new_empty(b, biases.numel())
+    features = x.new_empty(biases.numel(), b)
     jobs = []
     at = 0
     for slot, (d, n) in enumerate(zip(dilations.tolist(), counts.tolist(), strict=True)):
         if n > 0:
             jobs.append((slot, d, at, at + NUM_KERNELS * n))
         at += NUM_KERNELS * n
+    if not jobs or b == 0:
+        return out
+    widest = max(job[1] for job in jobs)
+    top = (KERNEL_SIZE // 2) * widest
+    xp = pad_time(x.permute(2, 1, 0), widest)  # (W + 8 * widest, C, B): time-major, padded
+    own = lengths.cpu().numpy()
 
     def run(slot: int, d: int, lo: int, hi: int) -> None:
-        edges = biases[lo: hi].view(NUM_KERNELS, -1)
-        out[:, lo: hi] = dilation_features(xt, lengths, d, slot, masks[slot], edges)
+        pad = (KERNEL_SIZE // 2) * d
+        dilation_features(xp[top - pad: top + width + pad], own, d, slot, masks[slot],
+                          biases[lo: hi].view(NUM_KERNELS, -1),
+                          features[lo: hi].view(NUM_KERNELS, -1, b))
 
     jobs.sort(key=lambda job: job[2] - job[3] - 2 * NUM_KERNELS)  # ~ cost: features + conv
     run_jobs(pool, run, jobs)
+    out.copy_(features.T)  # one transposition, in blocks (out contiguous)
     return out
-
 
 
 # --- the transform as a module: its fitted parameters in buffers ------------------------------
@@ -366,21 +381,33 @@ class MiniRocketTransform(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Scaled x (B, C, T), zero past each length, and lengths (B,) -> PPV features (B, F),
         in parts of similar lengths (sorted) so that a part reads only as far as its longest
-        sequence."""
+        sequence. Lengths already in order (equal lengths, above all) are read in place, in
+        contiguous parts written straight into the result; otherwise each part is gathered
+        in order of length and its rows copied back."""
         x, lengths = self.framed(x.to(self.biases.dtype), lengths)
         b, c, t = x.shape
-        order = torch.argsort(lengths, stable=True)
+        out = x.new_empty(b, self.biases.numel())
+        if b == 0:
+            return out
+        in_order = b == 1 or bool((lengths[1:] >= lengths[:-1]).all())
+        order = None if in_order else torch.argsort(lengths, stable=True)
         with cpu_workers(x.device, b * c * t) as pool:
             workers = 1 if pool is None else torch.get_num_threads()
             per_row = t * (c * 160 + 128) * workers  # scratch elements per sequence
             step = max(1, CHUNK_ELEMENTS // max(per_row, 1))
-            out = x.new_empty(b, self.biases.numel())
+            params = (self.dilations, self.counts, self.channel_masks, self.biases, pool)
             for lo in range(0, b, step):
-                rows = order[lo: lo + step]
-                part_lengths = lengths[rows]
-                width = int(part_lengths.max()) if len(rows) else 0
-                out[rows] = transform(x[rows, :, :width], part_lengths, self.dilations,
-                                      self.counts, self.channel_masks, self.biases, pool)
+                hi = min(lo + step, b)
+                if order is None:
+                    part_lengths = lengths[lo: hi]
+                    width = int(part_lengths[-1])
+                    transform(x[lo: hi, :, :width], part_lengths, *params, out=out[lo: hi])
+                else:
+                    rows = order[lo: hi]
+                    part_lengths = lengths[rows]
+                    width = int(part_lengths[-1])
+                    out.index_copy_(0, rows, transform(x[rows, :, :width], part_lengths,
+                                                       *params))
         return out
 
 
