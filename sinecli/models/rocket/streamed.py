@@ -42,7 +42,7 @@ MAX_HELD_OUT = 4096
 #: Training features kept in memory between epochs up to this many bytes (float32).
 CACHE_BYTES = 512 * 2**20
 #: Rows whose features are computed at once (a multiple of BATCH).
-CHUNK_ROWS = 16 * BATCH
+CHUNK_ROWS = 4 * BATCH
 #: Sequences seen in all, for the default epoch count (at least 2 epochs, at most 50).
 SEEN = 200_000
 
