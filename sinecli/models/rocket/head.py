@@ -81,10 +81,6 @@ class FittedHead:
     cv_brier: float  # held-out Brier score, mean over classes (one-vs-rest)
 
 
-#: The name the exact fit's result had before the streamed head existed.
-RidgeHead = FittedHead
-
-
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
