@@ -4,6 +4,11 @@ built once per session (about a second on 2 cores). Helpers live in `support.py`
 
 from __future__ import annotations
 
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 import torch
 
@@ -49,3 +54,22 @@ def _isolated_process_state(monkeypatch: pytest.MonkeyPatch, torch_globals: None
 @pytest.fixture
 def runner() -> Runner:
     return Runner()
+
+
+@pytest.fixture(autouse=True)
+def stop_signals_as_at_a_terminal() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP at their defaults for this process and the children it
+    starts, as at a terminal: a suite started under `nohup` inherits SIGHUP ignored, and as a
+    background job SIGINT ignored, and so would every process these tests stop (sinecli
+    rightly keeps an ignored signal ignored)."""
+    if sys.platform == "win32":
+        yield
+        return
+    defaults: dict[int, Any] = {signal.SIGINT: signal.default_int_handler,
+                                signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_DFL}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in defaults.items()}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +39,6 @@ from .support import (
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-
-@pytest.fixture(autouse=True)
-def sigint_as_at_a_terminal() -> Iterator[None]:
-    """SIGINT handled as Python does at a terminal, for this process and the children it
-    starts: a suite started as a background job of a script (`make test &`) inherits SIGINT
-    ignored, and so would every process these tests interrupt."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 #: ~0.1 s per epoch on one core (360 sequences x 30 points): after the first checkpoint the
 #: run has ~0.7 s to go, ample time for the signal, and the whole test stays short.
