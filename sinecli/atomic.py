@@ -2,7 +2,8 @@
 
 Make and CI rely on a target either being complete or absent, so every output of sinecli goes
 through `atomic_path` or `write_bytes`/`write_text` here, and every command calls
-`check_writable` on its targets before it starts the work. The rules (README, "Outputs"):
+`check_writable` on its targets before it starts the work. The rules (docs/guarantees.md,
+"Outputs, the rule"):
 
 - `-` is stdout.
 - A missing target, or an existing regular file, is written to a temporary file beside it and

@@ -1,6 +1,6 @@
 """`sinecli evaluate` through CliRunner: table and JSON output, --out, gates, bad inputs.
 
-Contract (README "evaluate and predict", issue 4): with --json stdout holds exactly one JSON
+Contract (docs/cli.md "evaluate and predict", issue 4): with --json stdout holds exactly one JSON
 object; --out writes the same object atomically; a failed --fail-under gate exits 3 and is named on
 stderr; a bad gate, a mismatched or foreign file exits 2 with one line and creates no output.
 """

@@ -1,9 +1,9 @@
 """`sinecli generate` through typer's CliRunner, plus subprocess checks of the entry points.
 
-Contract (README "Conventions", "generate"): invalid input exits 2 with a one-line message naming
-the option or file, never a traceback, and creates no output; outputs are byte-identical for the
-same command and seed; `--print-config` prints TOML that reproduces the run; generate never imports
-torch.
+Contract (README "Conventions", docs/cli.md "generate"): invalid input exits 2 with a one-line
+message naming the option or file, never a traceback, and creates no output; outputs are
+byte-identical for the same command and seed; `--print-config` prints TOML that reproduces the run;
+generate never imports torch.
 """
 
 from __future__ import annotations

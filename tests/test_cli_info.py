@@ -1,6 +1,6 @@
 """`sinecli info` through CliRunner: tables, --json, --history, and bad files.
 
-Contract (issue 15, README "info"): the kind of file is read from its content, not its suffix;
+Contract (issue 15, docs/cli.md "info"): the kind of file is read from its content, not its suffix;
 a table per file on stdout with every value whole when piped; `--json` prints one JSON list,
 an object per file; `--history` prints a checkpoint's per-epoch history as CSV (JSON lines
 with --json); a bad file is one line on stderr naming it, the others are still reported, and

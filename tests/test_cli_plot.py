@@ -1,7 +1,7 @@
 """`sinecli plot KIND` through typer's CliRunner, plus subprocess checks (no display, imports).
 
-Contract (README "plot", issue 5): each kind writes PNG, SVG or PDF by the output's suffix, at the
-requested size, atomically; it never needs a display; bad input exits 2 with one line naming the
+Contract (docs/cli.md "plot", issue 5): each kind writes PNG, SVG or PDF by the output's suffix, at
+the requested size, atomically; it never needs a display; bad input exits 2 with one line naming the
 file or option and leaves no file; other commands never import matplotlib.
 """
 

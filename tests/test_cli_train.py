@@ -1,6 +1,6 @@
 """`sinecli train` through typer's CliRunner: checkpoints, resume, errors, configs, devices.
 
-Contract (README "train"): the checkpoint loads with `weights_only=True` and rebuilds the model
+Contract (docs/cli.md "train"): the checkpoint loads with `weights_only=True` and rebuilds the model
 from the file alone; `--resume` continues bit for bit; invalid input exits 2 with one line naming
 the file or option, never a traceback, and creates no output; stdout carries only the `--json`
 result, progress and logs go to stderr; `configs/default.toml` is the defaults and

@@ -4,7 +4,7 @@ Walks every command's click parameters: each file a command writes is `-o/--outp
 wherever a command reports a result; `--threads` wherever inference runs; fixed sets of values
 are choices (so `--help` and shell completion list them); `--help` shows every default. User
 errors are one `sinecli: error:` line with exit 2, suggesting the closest valid name. The
-README's table of common options is compared with the CLI's own.
+table of common options in docs/cli.md is compared with the CLI's own.
 """
 
 from __future__ import annotations
@@ -283,13 +283,13 @@ def test_datasets_are_npz_and_checkpoints_pt(runner: CliRunner, tmp_path: Path,
     assert list(tmp_path.iterdir()) == []
 
 
-# --- the README's list of common options is the CLI's --------------------------------------
+# --- docs/cli.md's list of common options is the CLI's -------------------------------------
 
 
-def readme_common_options() -> dict[str, set[str]]:
-    """The README's "Common options" table: option -> the commands it lists."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Common options", 1)[1].split("\n#", 1)[0]
+def docs_common_options() -> dict[str, set[str]]:
+    """docs/cli.md's "Common options" table: option -> the commands it lists."""
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = text.split("## Common options", 1)[1].split("\n#", 1)[0]
     table: dict[str, set[str]] = {}
     for row in re.findall(r"^\| `([^`]+)`[^|]*\| ([^|]+) \|", section, re.M):
         option = re.search(r"--[a-z][a-z-]*", row[0]).group(0)  # type: ignore[union-attr]
@@ -303,8 +303,8 @@ def readme_common_options() -> dict[str, set[str]]:
     return table
 
 
-def test_readme_common_options_are_the_cli_s() -> None:
-    table = readme_common_options()
+def test_docs_common_options_are_the_cli_s() -> None:
+    table = docs_common_options()
     assert {"--output", "--json", "--quiet", "--config", "--seed", "--device",
             "--threads"} <= set(table)
     for option, listed in table.items():
@@ -312,13 +312,13 @@ def test_readme_common_options_are_the_cli_s() -> None:
         assert listed == having, (option, sorted(listed ^ having))
 
 
-def test_readme_documents_every_config_key() -> None:
-    """Each key a config file may hold is a row of the README's "Config keys" tables."""
+def test_docs_document_every_config_key() -> None:
+    """Each key a config file may hold is a row of docs/cli.md's "Config keys" tables."""
     from sinecli.generate import SCALARS
     from sinecli.models import FAMILIES
     from sinecli.train import TrainConfig
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     section = text.split("### Config keys", 1)[1].split("\n## ", 1)[0]
     rows = set(re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?", section, re.M))
     documented = {key for row in rows for key in row if key}

@@ -49,7 +49,7 @@ def test_workers_give_bit_identical_probabilities(workers: int, batch: int) -> N
 @pytest.mark.parametrize("batch", [1, 7, 64])
 def test_batch_size_changes_probabilities_only_by_float_rounding(batch: int) -> None:
     """Different batch sizes run different GEMM blockings, which sum in another order: the
-    float32 logits may differ in their last bits (1e-8 seen here), never more. The README
+    float32 logits may differ in their last bits (1e-8 seen here), never more. docs/cli.md
     promises agreement to 1e-6 and the same predicted classes, and this is that check."""
     torch.set_num_threads(1)
     model, X = model_and_data(n=211, seed=1)

@@ -1,10 +1,10 @@
 """The training loop (sinecli.train) and progress reporters, without the CLI.
 
-Contract (README "train"; docs/design.md "Choices, and why"): models learn; the validation split is
-stratified; the input scaling is fitted on the training split only; `fit` is a pure function of its
-inputs (seeded, the caller's RNG untouched); resuming from a checkpoint payload equals an
-uninterrupted run bit for bit on CPU; early stopping keeps the best epoch's weights; progress goes
-to stderr: a rich bar on a terminal, plain lines otherwise, nothing when quiet.
+Contract (docs/cli.md "train"; docs/design.md "Choices, and why"): models learn; the validation
+split is stratified; the input scaling is fitted on the training split only; `fit` is a pure
+function of its inputs (seeded, the caller's RNG untouched); resuming from a checkpoint payload
+equals an uninterrupted run bit for bit on CPU; early stopping keeps the best epoch's weights;
+progress goes to stderr: a rich bar on a terminal, plain lines otherwise, nothing when quiet.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def _early_stdout_check(args: list[str]) -> None:
 
 
 class _Group(TyperGroup):
-    """Turns domain errors into exit codes in one place (docs: README "Exit codes")."""
+    """Turns domain errors into exit codes in one place (docs/guarantees.md)."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,

@@ -5,8 +5,9 @@ The kind of file is told by its content, not its name: a torch archive (a member
 dataset) is a checkpoint; any other zip archive is read as a dataset, whose loader names every
 problem. torch is imported only for a checkpoint, so `sinecli info data.npz` starts fast.
 
-`describe(path)` returns one JSON-ready dict per file (keys in a fixed order, documented in the
-README); `render_table` draws it; `history_rows` gives a checkpoint's per-epoch history.
+`describe(path)` returns one JSON-ready dict per file (keys in a fixed order, documented in
+docs/cli.md, "info"); `render_table` draws it; `history_rows` gives a checkpoint's per-epoch
+history.
 """
 
 from __future__ import annotations

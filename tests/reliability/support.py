@@ -1,7 +1,7 @@
 """Helpers of the reliability suite: the shared constants, the workspace type, and the
 assertions every "rejected" case makes.
 
-Contract (README "Exit codes and guarantees"): bad input exits 2 with ONE `sinecli: error:` line on
+Contract (docs/guarantees.md): bad input exits 2 with ONE `sinecli: error:` line on
 stderr naming the file or option, never a traceback, and the output target is neither created nor
 changed (same bytes, same mtime_ns when it existed).
 """

@@ -1,4 +1,4 @@
-"""Where outputs go (README, "Outputs, the rule"), command by command, in process.
+"""Where outputs go (docs/guarantees.md, "Outputs, the rule"), command by command, in process.
 
 - A device or FIFO target is written into, never replaced; a block device or socket refused.
 - A target that is one of the command's inputs (the same name, a symlink or a hard link: the
