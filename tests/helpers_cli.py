@@ -7,7 +7,9 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import typer.main
 from typer.testing import CliRunner, Result
 
 from sinecli.cli import app
@@ -54,3 +56,15 @@ def probe(args: Sequence[str | Path], cwd: Path, watch: Sequence[str] = HEAVY
     lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
     assert len(lines) == 1, proc.stdout
     return json.loads(lines[0][len("PROBE "):])
+
+
+def commands() -> dict[str, Any]:
+    """'generate', 'plot loss', ... -> the click command."""
+    top = typer.main.get_command(app)
+    out: dict[str, Any] = {}
+    for name, cmd in top.commands.items():  # type: ignore[attr-defined]
+        if hasattr(cmd, "commands"):
+            out.update({f"{name} {sub}": c for sub, c in cmd.commands.items()})
+        else:
+            out[name] = cmd
+    return out

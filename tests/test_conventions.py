@@ -17,26 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
-from helpers_cli import invoke, probe
+from helpers_cli import commands, invoke, probe
 from typer.testing import CliRunner, Result
 
 from sinecli import names
-from sinecli.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def commands() -> dict[str, Any]:
-    """'generate', 'plot loss', ... -> the click command."""
-    top = typer.main.get_command(app)
-    out: dict[str, Any] = {}
-    for name, cmd in top.commands.items():  # type: ignore[attr-defined]
-        if hasattr(cmd, "commands"):
-            out.update({f"{name} {sub}": c for sub, c in cmd.commands.items()})
-        else:
-            out[name] = cmd
-    return out
 
 
 COMMANDS = commands()

@@ -11,28 +11,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-import typer.main
-
-from sinecli.cli import app
+from helpers_cli import commands
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_MD = ROOT / "docs" / "cli.md"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-
-
-def commands() -> dict[str, Any]:
-    """'generate', 'plot loss', ... -> the click command."""
-    top = typer.main.get_command(app)
-    out: dict[str, Any] = {}
-    for name, cmd in top.commands.items():  # type: ignore[attr-defined]
-        if hasattr(cmd, "commands"):
-            out.update({f"{name} {sub}": c for sub, c in cmd.commands.items()})
-        else:
-            out[name] = cmd
-    return out
 
 
 COMMANDS = commands()
