@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= runs/demo
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test test-slow lint typecheck bench clean
 
 # Re-install only when the project's dependency files change.
 $(STAMP): pyproject.toml constraints.txt
@@ -38,6 +38,11 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy sinecli tests benchmarks
 	$(BIN)/pytest
+
+# The cases marked slow (the fuzzers of tests/reliability/test_fuzz.py and a long training
+# run), which `make test` and CI skip: a few minutes on 2 cores.
+test-slow: install
+	$(BIN)/pytest -m slow
 
 lint: install
 	$(BIN)/ruff check .
