@@ -1,6 +1,7 @@
-"""The random-kernel family `rocket`: the MiniRocket transform (`transform`, with its thread
-policy in `workers`), the calibrated head other feature families share (`head`, fitted
-exactly, or `streamed` from chunks), and the model that joins them (`model`)."""
+"""The random-kernel family `rocket`: the MiniRocket transform (`transform`; its parameters'
+fit in `fitting`, its thread policy in `workers`), the calibrated head other feature families
+share (`head`, fitted exactly, or `streamed` from chunks), and the model that joins them
+(`model`)."""
 
 from sinecli.models.rocket.config import (
     KERNEL_SIZE,
@@ -11,6 +12,7 @@ from sinecli.models.rocket.config import (
     parameter_count,
     validate,
 )
+from sinecli.models.rocket.fitting import dilation_length_for, draw_sequences, fit_biases
 from sinecli.models.rocket.head import (
     CalibratedHead,
     FittedHead,
@@ -25,9 +27,6 @@ from sinecli.models.rocket.transform import (
     KERNEL_TAPS,
     MiniRocketTransform,
     count_above,
-    dilation_length_for,
-    draw_sequences,
-    fit_biases,
     fit_dilations,
     quantile_levels,
 )

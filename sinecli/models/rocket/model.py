@@ -14,9 +14,10 @@ from sinecli.distributed import Local
 from sinecli.errors import SinecliError
 from sinecli.models.base import Scaled, as_3d
 from sinecli.models.rocket.config import RocketConfig, feature_count
+from sinecli.models.rocket.fitting import fit_transform
 from sinecli.models.rocket.head import CalibratedHead, fit_head, log_softmax
 from sinecli.models.rocket.streamed import fit_streamed, gather_features
-from sinecli.models.rocket.transform import MiniRocketTransform, fit_transform
+from sinecli.models.rocket.transform import MiniRocketTransform
 from sinecli.threads import interruptible
 
 #: Buffers that checkpoints written before the transform and the head were modules of their
