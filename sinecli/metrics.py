@@ -196,6 +196,15 @@ def brier_per_class(y_true: np.ndarray, proba: np.ndarray) -> np.ndarray:
     return total / n
 
 
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """(K, K) int64 counts, rows = true class, columns = predicted: sklearn's
+    `confusion_matrix(labels=range(K))` as one bincount, without importing sklearn (a second
+    of a plot's run); labels outside [0, K) are left out, as sklearn leaves them."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    known = (y_true >= 0) & (y_true < k) & (y_pred >= 0) & (y_pred < k)
+    return np.bincount(y_true[known] * k + y_pred[known], minlength=k * k).reshape(k, k)
+
+
 def compute(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> dict[str, Any]:
     """Every metric of `sinecli evaluate` for labels (N,) and probabilities (N, K).
 
@@ -211,7 +220,6 @@ def compute(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> di
                            f"and K = {k} >= 2 classes, got {y.shape} and {p.shape}")
     if y.min() < 0 or y.max() >= k:
         raise SinecliError(f"metrics: labels must lie in [0, {k})")
-    labels = list(range(k))
     pred = p.argmax(axis=1)  # (N,)
     rank = true_class_rank(y, p)  # (N,)
     per_class = brier_per_class(y, p)  # (K,) = skm.mean_squared_error(onehot, p, raw_values)
@@ -221,14 +229,14 @@ def compute(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> di
         "class_names": list(class_names),
         "accuracy": float(skm.accuracy_score(y, pred)),
         "f1_macro": float(skm.f1_score(y, pred, average="macro", zero_division=0)),
-        "log_loss": log_loss(y, p),  # = skm.log_loss(y, p, labels=labels)
+        "log_loss": log_loss(y, p),  # = skm.log_loss(y, p, labels=range(k))
         "brier": brier,
         "brier_max": max(brier.values()),
         "coverage_error": float(np.mean(rank)),  # = skm.coverage_error(onehot, p)
         "lrap": float(np.mean(1.0 / rank)),  # = skm.label_ranking_average_precision_score
         "ranking_loss": float(np.mean((rank - 1) / (k - 1))),  # = skm.label_ranking_loss
         "ece": expected_calibration_error(y, p),
-        "confusion_matrix": skm.confusion_matrix(y, pred, labels=labels).tolist(),
+        "confusion_matrix": confusion_matrix(y, pred, k).tolist(),
     }
 
 

@@ -407,8 +407,7 @@ def loss_figure(
 
 
 def confusion_figure(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
+    counts: np.ndarray,
     class_names: Sequence[str],
     *,
     title: str | None = None,
@@ -416,13 +415,9 @@ def confusion_figure(
     height: float | None = None,
     dpi: float | None = None,
 ) -> Figure:
-    """Two panels: the counts, and the rates normalised by row (recall per true class)."""
+    """Two panels: the counts (K, K) of `metrics.confusion_matrix`, and the rates normalised
+    by row (recall per true class)."""
     k = len(class_names)
-    # sklearn's confusion_matrix(labels=range(K)) as one bincount, without importing sklearn
-    # (a second of a plot's run); labels outside [0, K) are left out, as sklearn leaves them
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    known = (y_true >= 0) & (y_true < k) & (y_pred >= 0) & (y_pred < k)
-    counts = np.bincount(y_true[known] * k + y_pred[known], minlength=k * k).reshape(k, k)
     totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, totals, out=np.full(counts.shape, np.nan), where=totals > 0)
     accuracy = float(np.trace(counts) / max(counts.sum(), 1))

@@ -232,3 +232,14 @@ def test_brier_per_class_of_one_class_and_of_no_rows() -> None:
     p = np.linspace(0, 1, 7)[:, None]  # (7, 1): numpy sums one column pairwise
     assert metrics.brier_per_class(y, p).tolist() == np.mean((p - 1.0) ** 2, axis=0).tolist()
     assert np.isnan(metrics.brier_per_class(np.zeros(0, np.int64), np.zeros((0, 3)))).all()
+
+
+def test_the_confusion_matrix_is_sklearns() -> None:
+    from sklearn.metrics import confusion_matrix as sk_confusion
+
+    rng = np.random.default_rng(9)
+    y_true, y_pred = rng.integers(-1, 5, size=300), rng.integers(-1, 5, size=300)
+    # labels outside [0, 4) (here -1 and 4) are left out, as sklearn leaves them
+    got = metrics.confusion_matrix(y_true, y_pred, 4)
+    np.testing.assert_array_equal(got, sk_confusion(y_true, y_pred, labels=range(4)))
+    assert got.dtype == np.int64

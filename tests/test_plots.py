@@ -237,7 +237,7 @@ def test_loss_rejects_an_empty_history() -> None:
 def test_confusion_counts_and_rates() -> None:
     y_true = np.array([0, 0, 0, 1, 1, 2])
     y_pred = np.array([0, 0, 1, 1, 1, 0])
-    fig = plots.confusion_figure(y_true, y_pred, NAMES)
+    fig = plots.confusion_figure(metrics.confusion_matrix(y_true, y_pred, 3), NAMES)
     counts_ax, rates_ax = fig.axes
     counts = [t.get_text() for t in counts_ax.texts]
     rates = [t.get_text() for t in rates_ax.texts]
@@ -248,7 +248,8 @@ def test_confusion_counts_and_rates() -> None:
 
 
 def test_confusion_row_without_samples_is_not_a_number() -> None:
-    fig = plots.confusion_figure(np.array([0, 1]), np.array([0, 1]), NAMES)
+    fig = plots.confusion_figure(
+        metrics.confusion_matrix(np.array([0, 1]), np.array([0, 1]), 3), NAMES)
     assert [t.get_text() for t in fig.axes[1].texts][6:] == ["n/a"] * 3
 
 

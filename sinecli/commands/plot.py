@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sinecli import dataset, plots
+from sinecli import dataset, metrics, plots
 from sinecli.atomic import STDOUT, check_writable
 from sinecli.errors import SinecliError
 from sinecli.streams import require_stdout
@@ -172,7 +172,8 @@ def run_confusion(
     assert ds.y is not None
     pred = proba.argmax(axis=1)
     title = out.title or f"{model.name} on {data.name}"
-    fig = plots.confusion_figure(ds.y, pred, ckpt.class_names, title=title, **out.size)
+    counts = metrics.confusion_matrix(ds.y, pred, len(ckpt.class_names))
+    fig = plots.confusion_figure(counts, ckpt.class_names, title=title, **out.size)
     accuracy = float(np.mean(pred == ds.y))
     return _write("confusion", fig, out, fmt, model=str(model), data=str(data),
                   accuracy=accuracy)

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from sinecli import plots
+from sinecli import metrics, plots
 
 K = 500
 
@@ -37,7 +37,8 @@ def _png_bytes(fig: object) -> bytes:
 def test_confusion_of_500_classes_is_capped_and_quick() -> None:
     y, proba, names = _scores(K, 5 * K)
     started = time.perf_counter()
-    fig = plots.confusion_figure(y, proba.argmax(axis=1), names)
+    fig = plots.confusion_figure(metrics.confusion_matrix(y, proba.argmax(axis=1), len(names)),
+                                 names)
     png = _png_bytes(fig)
     seconds = time.perf_counter() - started
     width, height = fig.get_size_inches()
@@ -53,7 +54,8 @@ def test_confusion_of_500_classes_is_capped_and_quick() -> None:
 @pytest.mark.parametrize("dpi", [100.0, 600.0])
 def test_the_default_confusion_size_keeps_within_the_pixel_limit(dpi: float) -> None:
     y, proba, names = _scores(60, 120)
-    fig = plots.confusion_figure(y, proba.argmax(axis=1), names, dpi=dpi)
+    fig = plots.confusion_figure(metrics.confusion_matrix(y, proba.argmax(axis=1), len(names)),
+                                 names, dpi=dpi)
     assert max(fig.get_size_inches()) * dpi <= plots.MAX_PIXELS
 
 
@@ -91,6 +93,6 @@ def test_confusion_counts_match_sklearn() -> None:
     y, proba, names = _scores(9, 400, seed=3)
     pred = proba.argmax(axis=1)
     pred[:5] = 8  # some mistakes into one class
-    fig = plots.confusion_figure(y, pred, names)
+    fig = plots.confusion_figure(metrics.confusion_matrix(y, pred, len(names)), names)
     counts = fig.axes[0].images[0].get_array()
     np.testing.assert_array_equal(np.asarray(counts), confusion_matrix(y, pred, labels=range(9)))
