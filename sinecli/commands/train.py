@@ -236,10 +236,9 @@ def _train(
     quiet = quiet or not group.is_writer  # one writer: the others are silent unless they fail
     start = job.resume["epoch"] if job.resume else 0
     closed_form = family(model_cfg.kind).fit is not None
-    if closed_form:  # its transform shares a batch out among every thread (rocket.workers)
-        if threads:
-            device.set_cpu_threads(dev, 0, 0, threads)
-    else:
+    # a closed-form fit keeps torch's threads unless told: its transform shares a batch out
+    # among all of them (rocket.workers), where a small recurrent step runs best on one
+    if threads or not closed_form:
         device.set_cpu_threads(dev, train_cfg.batch_size, getattr(model_cfg, "hidden", 64),
                                threads)
     if not quiet:

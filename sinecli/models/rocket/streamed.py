@@ -122,7 +122,7 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
     if len(train) * f * 4 <= cache_bytes:
         cached = gather_features(features_of, train, group, on_chunk).sub_(mean32).div_(std32)
     held_y = np.asarray(y)[held]
-    best: tuple[float, int, int, torch.Tensor, torch.Tensor, float, float] | None = None
+    best: tuple[float, int, int, torch.Tensor, torch.Tensor, float, float, np.ndarray] | None = None
     step = 0
     for epoch in range(1, epochs + 1):
         seq = train[rng.permutation(len(train))]
@@ -145,14 +145,13 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
         p_k = weight.view(p * num_classes, f)
         decisions = ((held_z @ p_k.T).view(-1, p, num_classes) + bias).double().transpose(0, 1)
         for i in range(p):
-            temperature, loss = fit_temperature(decisions[i].numpy(), held_y,
-                                                smoothing=1.0 / (h + 2))
+            decision = decisions[i].numpy()
+            temperature, loss = fit_temperature(decision, held_y, smoothing=1.0 / (h + 2))
             if best is None or loss < best[0] - 1e-9:
                 best = (loss, epoch, i, weight[i].clone(), bias[i].clone(),
-                        temperature, float(losses[i] / len(train)))
+                        temperature, float(losses[i] / len(train)), decision)
     assert best is not None
-    loss, best_epoch, i, w, b, temperature, best_train = best
-    decision = (held_z @ w.T + b).double().numpy()  # as the candidates were judged
+    loss, best_epoch, i, w, b, temperature, best_train, decision = best
     _, accuracy, brier = held_out_figures(decision, held_y, temperature)
     head = FittedHead(mean=mean.numpy(), std=std.numpy(), weight=w.numpy(), bias=b.numpy(),
                       temperature=temperature, alpha=penalties[i], cv_loss=loss,
