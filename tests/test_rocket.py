@@ -394,7 +394,7 @@ def test_features_in_chunks_give_the_exact_head_of_the_whole_batch(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # the exact head reads every feature; computed 7 sequences at a time, each row is the
     # same bits as in one batch (a sequence's features depend on it alone), so the fit is too
-    from sinecli.models.rocket import streamed
+    from sinecli.models.features import streamed
 
     whole, report = fitted()
     monkeypatch.setattr(streamed, "CHUNK_ROWS", 7)

@@ -6,15 +6,12 @@ from dataclasses import dataclass
 
 from sinecli.errors import SinecliError
 from sinecli.models.base import FamilyConfig, check_data_fields, check_size
+from sinecli.models.features.classifier import head_field_checks
 
 KERNEL_SIZE = 9
 NUM_KERNELS = 84
 MAX_FEATURES = 200_000
 MAX_DILATIONS = 64
-#: Largest training set whose head is fitted exactly (leave-one-out over every sequence, one
-#: N x N eigendecomposition); larger sets stream (see `head.fit_streamed`). Bounds below.
-MAX_EXACT = 100_000
-MAX_HEAD_EPOCHS = 1_000
 
 
 @dataclass(frozen=True)
@@ -67,13 +64,7 @@ def validate(cfg: RocketConfig, where: str) -> None:
         (1 <= cfg.max_dilations_per_kernel <= MAX_DILATIONS,
          f"max_dilations_per_kernel must be in [1, {MAX_DILATIONS}], "
          f"got {cfg.max_dilations_per_kernel}"),
-        (0 <= cfg.seed < 2**63, f"seed must be in [0, 2**63), got {cfg.seed}"),
-        (2 <= cfg.exact_limit <= MAX_EXACT,
-         f"exact_limit must be in [2, {MAX_EXACT}], got {cfg.exact_limit}"),
-        (0 <= cfg.head_epochs <= MAX_HEAD_EPOCHS,
-         f"head_epochs must be in [0, {MAX_HEAD_EPOCHS}] (0: chosen by the data's size), "
-         f"got {cfg.head_epochs}"),
-    ]
+    ] + head_field_checks(cfg)
     for ok, message in checks:
         if not ok:
             raise SinecliError(f"{where}: {message}")

@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 import math
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
@@ -364,6 +365,14 @@ class MiniRocketTransform(nn.Module):
 
     def used_dilations(self) -> list[int]:
         return [int(d) for d, n in zip(self.dilations, self.counts, strict=True) if n > 0]
+
+    def fit_parameters(self, rows_of: Any, lengths: np.ndarray, rng: np.random.Generator,
+                       dilation_length: int | None = None) -> dict[str, Any]:
+        """The frame, dilations, channel subsets and biases for training sequences of
+        `lengths` (see `fitting.fit_transform`)."""
+        from sinecli.models.rocket.fitting import fit_transform  # fitting imports this module
+
+        return fit_transform(self, rows_of, lengths, rng, dilation_length)
 
     def framed(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scaled x (B, C, T), zero past each length -> widened with zeros to `frame` points
