@@ -25,6 +25,7 @@ class Kind(StrEnum):
     resnet = "resnet"
     inception = "inception"
     rocket = "rocket"
+    multirocket = "multirocket"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
