@@ -14,8 +14,8 @@ definitions (z_t - b, runs of positive values) and divides the run by L' as PPV 
 so that sequences of different lengths give comparable features.
 
 Bit for bit whatever the batch: counts and index sums are whole numbers, exact in any order
-(a matrix product sums the 0/1 comparisons, the indices relative to the block below 2**24
-and added in float64); the sums of positive parts are added one time step after another in
+(a matrix product sums the 0/1 comparisons and their time steps; in float32 while the sum of
+every step stays below 2**24, else relative to the block and added in float64); the sums of positive parts are added one time step after another in
 float32 (elementwise along the batch, never a reduction whose order could vary with the
 shape), and the positions a sequence does not count are -inf, which adds +0 and breaks no run
 inside the counted span.
@@ -33,9 +33,11 @@ from sinecli.models.rocket.transform import counted_blocks, counted_span
 
 #: Float elements of one block of differences (and as many of comparisons): 4 MB each.
 POOL_BLOCK = 1 << 20
-#: Time steps of one block at most: the index sums of a block, at most ROWS**2 / 2, stay
-#: exact in float32.
+#: Time steps of one block at most: the index sums of a block relative to its first step,
+#: at most MAX_ROWS**2 / 2, stay exact in float32.
 MAX_ROWS = 2048
+#: The longest span whose time steps sum exactly in float32 (5792 * 5791 / 2 < 2**24).
+FLOAT32_STEPS = 5792
 #: The value MIPV takes when no value is positive.
 NO_INDEX = -1.0
 
@@ -45,15 +47,17 @@ class Pools:
     """The running totals of one half of the kernels (42, n, B each)."""
 
     count: torch.Tensor  # positive values, float32 whole numbers
-    index: torch.Tensor  # the sum of their time steps, float64 whole numbers
+    index: torch.Tensor  # the sum of their time steps, whole numbers (float64 if long)
     total: torch.Tensor  # the sum of their positive parts z_t - b, float32
     run: torch.Tensor  # the current run of positive values
     best: torch.Tensor  # the longest run so far
 
     @classmethod
-    def zeros(cls, like: torch.Tensor, n: int, b: int) -> Pools:
+    def zeros(cls, like: torch.Tensor, n: int, b: int, steps: int) -> Pools:
+        """Zeros for `n` biases and `b` sequences whose time steps lie below `steps`."""
         shape = (NUM_KERNELS // 2, n, b)
-        return cls(like.new_zeros(shape), like.new_zeros(shape, dtype=torch.float64),
+        wide = torch.float64 if steps > FLOAT32_STEPS else like.dtype
+        return cls(like.new_zeros(shape), like.new_zeros(shape, dtype=wide),
                    *(like.new_zeros(shape) for _ in range(3)))
 
 
@@ -70,8 +74,9 @@ def pool_block(values: torch.Tensor, first_step: int, edges: torch.Tensor,
     n = edges.shape[1]
     cols = max(1, min(b, POOL_BLOCK // (k * n)))
     rows = max(1, min(t, MAX_ROWS, POOL_BLOCK // (k * n * cols)))
+    steps = torch.arange(rows, dtype=values.dtype, device=values.device)
+    relative = pools.index.dtype != values.dtype  # long spans: steps from the block's first
     weights = values.new_ones(2, rows)
-    weights[1] = torch.arange(rows, dtype=values.dtype, device=values.device)
     diff_buffer = values.new_empty(rows * k * n * cols)
     above_buffer = values.new_empty(rows * k * n * cols)
     e = edges[None, :, :, None]  # (1, K, n, 1)
@@ -86,9 +91,13 @@ def pool_block(values: torch.Tensor, first_step: int, edges: torch.Tensor,
             above = above_buffer[: r * k * n * m].view(r, k, n, m)
             torch.sub(v, e, out=diff)
             torch.gt(diff, 0.0, out=above)
+            torch.add(steps, 0 if relative else first_step + s, out=weights[1])
             sums = (weights[:, :r] @ above.view(r, -1)).view(2, k, n, m)  # exact
             count += sums[0]
-            index += sums[1].double() + (first_step + s) * sums[0].double()
+            if relative:
+                index += sums[1].double() + (first_step + s) * sums[0].double()
+            else:
+                index += sums[1]
             diff.clamp_(min=0.0)  # -inf and the non-positive: +0
             for i in range(r):  # in order of time: the same float sums in any batch
                 total += diff[i]
@@ -106,7 +115,7 @@ def finish(pools: Pools, starts: np.ndarray, ends: np.ndarray, out: torch.Tensor
     count = pools.count.clamp(min=1.0)  # where none is positive, the quotients are unused
     torch.div(pools.count, counted, out=out[0])
     out[1] = (pools.total / count).masked_fill_(~some, 0.0)
-    mean_index = (pools.index - first * pools.count.double()) / count.double()
+    mean_index = (pools.index.double() - first * pools.count.double()) / count.double()
     out[2] = mean_index.to(dtype).masked_fill_(~some, NO_INDEX)
     torch.div(pools.best, counted, out=out[3])
 
@@ -117,7 +126,8 @@ def pooled_features(xp: torch.Tensor, lengths: np.ndarray, dilation: int, slot: 
     (operator, kernel, bias, sequence); the arguments as `rocket.transform.counted_blocks`
     takes them, and `edges` (84, n) the kernels' biases (a `rocket.transform.Pooling`)."""
     n, b = edges.shape[1], xp.shape[2]
-    halves = {start: Pools.zeros(xp, n, b) for start in (0, 1)}
+    steps = xp.shape[0] - 8 * dilation  # the batch's width: every time step lies below it
+    halves = {start: Pools.zeros(xp, n, b, steps) for start in (0, 1)}
     for start, first_step, values in counted_blocks(xp, lengths, dilation, slot, mask):
         pool_block(values, first_step, edges[start::2], halves[start])
     for start, pools in halves.items():
