@@ -89,7 +89,7 @@ def fitted_transform(x: np.ndarray, lengths: np.ndarray, seed: int = 0, **cfg_va
     """A model whose transform (not head) is fitted on x read as it is (no input scaling)."""
     values = {"num_features": SMALL, "max_dilations_per_kernel": 3, "seq_len": x.shape[-1],
               "num_classes": 2, "channels": x.shape[1], **cfg_values}
-    model = MultiRocketClassifier(MultiRocketConfig(**values))  # type: ignore[arg-type]
+    model = MultiRocketClassifier(MultiRocketConfig(**values))
     model.transform.fit_parameters(lambda rows: torch.from_numpy(x[rows]), lengths,
                                    np.random.default_rng(seed))
     return model
@@ -228,7 +228,8 @@ def test_a_fixed_seed_fits_the_same_model() -> None:
 def test_registered_sized_and_validated() -> None:
     assert "multirocket" in KINDS and family("multirocket").fit is fit
     cfg = MultiRocketConfig(seq_len=30, num_classes=4, channels=3)
-    model = build(cfg)
+    model = MultiRocketClassifier(cfg)
+    assert isinstance(build(cfg), MultiRocketClassifier)
     assert model.transform.num_features == 49_728  # the paper's: 2 x 4 x 84 x 74
     assert parameter_count(cfg) == sum(v.numel() for v in model.state_dict().values())
     out = model(torch.randn(2, 3, 30))

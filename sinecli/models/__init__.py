@@ -20,9 +20,9 @@ from sinecli.models import base, conv, multirocket, notebook, recurrent, rocket
 from sinecli.models.base import ModelConfig, Scaled
 from sinecli.models.conv import ConvClassifier, ConvConfig
 from sinecli.models.ensemble import MAX_MEMBERS, Ensemble
+from sinecli.models.multirocket import MultiRocketClassifier, MultiRocketConfig
 from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
-from sinecli.models.multirocket import MultiRocketClassifier, MultiRocketConfig
 from sinecli.models.rocket import MiniRocketClassifier, RocketConfig
 
 __all__ = ["FAMILIES", "KINDS", "LEGACY_DEFAULTS", "MAX_MEMBERS", "Ensemble", "Family",

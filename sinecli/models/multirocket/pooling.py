@@ -15,10 +15,10 @@ so that sequences of different lengths give comparable features.
 
 Bit for bit whatever the batch: counts and index sums are whole numbers, exact in any order
 (a matrix product sums the 0/1 comparisons and their time steps; in float32 while the sum of
-every step stays below 2**24, else relative to the block and added in float64); the sums of positive parts are added one time step after another in
-float32 (elementwise along the batch, never a reduction whose order could vary with the
-shape), and the positions a sequence does not count are -inf, which adds +0 and breaks no run
-inside the counted span.
+every step stays below 2**24, else relative to the block and added in float64); the sums of
+positive parts are added one time step after another in float32 (elementwise along the
+batch, never a reduction whose order could vary with the shape), and the positions a
+sequence does not count are -inf, which adds +0 and breaks no run inside the counted span.
 """
 
 from __future__ import annotations
