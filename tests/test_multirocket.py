@@ -16,7 +16,6 @@ from sinecli.errors import SinecliError
 from sinecli.models import KINDS, build, config_from_dict, family
 from sinecli.models.multirocket import (
     GROUP,
-    NO_INDEX,
     MultiRocketClassifier,
     MultiRocketConfig,
     first_difference,
@@ -44,7 +43,7 @@ def direct_pools(z: np.ndarray, bias: float) -> list[float]:
         run = run + 1 if z[t] - bias > 0 else 0
         longest = max(longest, run)
     if not positive:
-        return [0.0, 0.0, NO_INDEX, longest / len(z)]
+        return [0.0, 0.0, -1.0, longest / len(z)]  # MIPV -1, as the paper's code
     return [len(positive) / len(z), sum(z[t] - bias for t in positive) / len(positive),
             sum(positive) / len(positive), longest / len(z)]
 
@@ -125,7 +124,7 @@ def test_the_four_poolings_match_direct_loops(channels: int, equal: bool, fill: 
     for op, name in zip(ops, ("PPV", "MPV", "MIPV", "LSPV"), strict=True):
         np.testing.assert_allclose(got[:, op], want[:, op], rtol=1e-5, atol=1e-5, err_msg=name)
     # every case the loops tell apart is there: none positive, runs broken, the difference
-    assert np.any(want[:, ops[2]] == NO_INDEX) and np.any(want[:, ops[3]] < want[:, ops[0]])
+    assert np.any(want[:, ops[2]] == -1.0) and np.any(want[:, ops[3]] < want[:, ops[0]])
     assert not np.allclose(got[:, : 4 * f], got[:, 4 * f:])
 
 
