@@ -4,16 +4,15 @@ checkpoint round trip and the registry entry."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from test_rocket import direct_output, ragged, waves
+from test_rocket import assert_checkpoint_round_trip, direct_output, ragged, waves
 
 from sinecli.errors import SinecliError
-from sinecli.models import KINDS, build, config_from_dict, family
+from sinecli.models import KINDS, build, family
 from sinecli.models.multirocket import (
     GROUP,
     MultiRocketClassifier,
@@ -170,17 +169,21 @@ def test_a_sequences_features_depend_on_it_alone() -> None:
     assert torch.equal(got, whole[order])
 
 
-@pytest.mark.parametrize(("pool_block", "max_rows", "kernel_block"),
-                         [(1, 1, 1), (500, 3, 2000), (1 << 20, 2048, 1 << 20)])
+@pytest.mark.parametrize(("pool_block", "max_rows", "kernel_block", "float32_steps"),
+                         [(1, 1, 1, 5792), (500, 3, 2000, 1), (1 << 20, 2048, 1 << 20, 1)])
 def test_blocks_and_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch,
                                                       pool_block: int, max_rows: int,
-                                                      kernel_block: int) -> None:
+                                                      kernel_block: int,
+                                                      float32_steps: int) -> None:
+    # one element at a time, blocks that split the spans, and index sums in float64 (as
+    # for series longer than 5792 points): the same bits
     model, _ = fitted()
     x, lengths = ragged(9, 2, 5, 70, seed=14)
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
     whole = model.features(xt, lt)
     monkeypatch.setattr(pooling, "POOL_BLOCK", pool_block)
     monkeypatch.setattr(pooling, "MAX_ROWS", max_rows)
+    monkeypatch.setattr(pooling, "FLOAT32_STEPS", float32_steps)
     monkeypatch.setattr(rocket_transform, "KERNEL_BLOCK", kernel_block)
     assert torch.equal(model.features(xt, lt), whole)
     monkeypatch.setattr(rocket_workers, "POOL_POINTS", 1)  # the dilations on a pool of 2
@@ -203,16 +206,7 @@ def test_fit_classifies_a_separable_problem_with_calibrated_probabilities() -> N
 
 
 def test_checkpoint_round_trip_with_weights_only() -> None:
-    model, _ = fitted()
-    buffer = io.BytesIO()
-    torch.save({"model_config": model.cfg.to_dict(), "state_dict": model.state_dict()}, buffer)
-    buffer.seek(0)
-    payload = torch.load(buffer, weights_only=True)
-    restored = build(config_from_dict(payload["model_config"]))
-    restored.load_state_dict(payload["state_dict"])
-    x, lengths = ragged(5, 2, 20, 60, seed=10)
-    xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
-    assert torch.equal(restored(xt, lt), model(xt, lt))
+    assert_checkpoint_round_trip(fitted()[0])
 
 
 def test_a_fixed_seed_fits_the_same_model() -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sinecli.errors import SinecliError
-from sinecli.models.base import FamilyConfig, check_data_fields, check_size
-from sinecli.models.features.classifier import head_field_checks
-from sinecli.models.rocket.config import MAX_DILATIONS, NUM_KERNELS, RocketConfig, dilation_slots
+from sinecli.models.base import FamilyConfig
+from sinecli.models.rocket.config import (
+    NUM_KERNELS,
+    RocketConfig,
+    check_kernel_fields,
+    dilation_slots,
+)
 
 #: The representations (the series, its first difference) and the pooling operators (PPV,
 #: MPV, MIPV, LSPV) of each (dilation, kernel, bias).
@@ -69,16 +72,4 @@ def parameter_count(cfg: MultiRocketConfig) -> int:
 
 
 def validate(cfg: MultiRocketConfig, where: str) -> None:
-    checks = [
-        (GROUP <= cfg.num_features <= MAX_FEATURES,
-         f"num_features must be in [{GROUP}, {MAX_FEATURES}], got {cfg.num_features}"),
-        (1 <= cfg.max_dilations_per_kernel <= MAX_DILATIONS,
-         f"max_dilations_per_kernel must be in [1, {MAX_DILATIONS}], "
-         f"got {cfg.max_dilations_per_kernel}"),
-    ] + head_field_checks(cfg)
-    for ok, message in checks:
-        if not ok:
-            raise SinecliError(f"{where}: {message}")
-    check_data_fields(cfg, where)
-    check_size(parameter_count(cfg), where)
-
+    check_kernel_fields(cfg, where, GROUP, MAX_FEATURES, parameter_count(cfg))
