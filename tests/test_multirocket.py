@@ -4,6 +4,7 @@ checkpoint round trip and the registry entry."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -203,6 +204,22 @@ def test_fit_classifies_a_separable_problem_with_calibrated_probabilities() -> N
     assert report["cv_accuracy"] >= 0.9 and report["cv_loss"] < 0.5
     assert all(isinstance(v, int | float) for v in report.values())
     assert 0.5 < proba.max(1).mean() < 0.999  # probabilities, not one-hot votes
+
+
+def test_a_feature_beyond_the_whole_training_range_is_clipped() -> None:
+    model, _ = fitted()
+    assert float(model.limit) == pytest.approx(math.sqrt(48))  # the training count
+    head = model.head
+    reach = model.limit * head.feature_std
+    low, high = head.feature_mean - reach, head.feature_mean + reach
+    x, lengths, _ = waves(48, seed=11)  # the training set: nothing clipped
+    train = model.features(torch.from_numpy(x), torch.from_numpy(lengths))
+    assert torch.all((train >= low) & (train <= high))
+    loud = torch.from_numpy(x * 50.0)  # MPV far beyond anything seen in training
+    features = model.features(loud, torch.from_numpy(lengths))
+    clipped = torch.minimum(torch.maximum(features, low), high)
+    assert not torch.equal(clipped, features)
+    assert torch.equal(model(loud, torch.from_numpy(lengths)), head(clipped))
 
 
 def test_checkpoint_round_trip_with_weights_only() -> None:

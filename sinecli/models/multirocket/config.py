@@ -61,10 +61,10 @@ def feature_count(cfg: MultiRocketConfig) -> int:
 
 def parameter_count(cfg: MultiRocketConfig) -> int:
     """The input scaling (2 x C), the head's weights, mean, std (F x (K + 2)), bias and
-    temperature, then each representation's biases, dilations, counts, channel masks and
-    frame."""
+    temperature, the clipping limit, then each representation's biases, dilations, counts,
+    channel masks and frame."""
     f, k = feature_count(cfg), cfg.num_classes
-    total = 2 * cfg.channels + f * (k + 2) + k + 1
+    total = 2 * cfg.channels + f * (k + 2) + k + 2
     for difference in (False, True):
         sub = representation_config(cfg, difference)
         total += sub.num_features + 1 + dilation_slots(sub) * (2 + NUM_KERNELS * cfg.channels)
