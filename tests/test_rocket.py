@@ -24,12 +24,30 @@ from sinecli.models.rocket import (
     fit_biases,
     fit_dilations,
     fit_temperature,
+    native,
     quantile_levels,
 )
 from sinecli.models.rocket import transform as rocket_transform
 from sinecli.models.rocket import workers as rocket_workers
 
 pytestmark = pytest.mark.usefixtures("torch_globals")
+
+
+@pytest.fixture
+def torch_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transform's torch path, where the compiled one (native.py) is built: the tests of
+    its blocking."""
+    monkeypatch.setattr(native, "PPV", None)
+
+
+@pytest.fixture(params=["native", "torch"])
+def each_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both of the transform's paths (the compiled one skipped where it is not built)."""
+    if request.param == "torch":
+        monkeypatch.setattr(native, "PPV", None)
+    elif native.PPV is None:
+        pytest.skip(f"the compiled transform is {native.WHY_NOT}")
+    return str(request.param)
 
 
 def fit_biases_of(model: MiniRocketClassifier, x: torch.Tensor, lengths: torch.Tensor,
@@ -126,7 +144,7 @@ def test_the_84_kernels_are_every_choice_of_three_taps() -> None:
     assert all(a < b < c for a, b, c in KERNEL_TAPS)
 
 
-def test_features_match_a_direct_per_kernel_computation() -> None:
+def test_features_match_a_direct_per_kernel_computation(each_path: str) -> None:
     # integer inputs: every sum is exact in float32, so the comparison is exact too (ties
     # with a bias included)
     x, lengths = ragged(4, 3, 9, 21, seed=3, integers=True)
@@ -166,7 +184,8 @@ def test_count_above_in_blocks_counts_every_value(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(("kernel_block", "count_block"), [(1, 1), (2000, 300)])
 def test_blocks_of_time_steps_compute_the_same_features(monkeypatch: pytest.MonkeyPatch,
                                                          kernel_block: int,
-                                                         count_block: int) -> None:
+                                                         count_block: int,
+                                                         torch_path: None) -> None:
     # one time step at a time, and blocks that split both halves' spans of steps
     model, _ = fitted()
     x, lengths = ragged(9, 2, 5, 70, seed=14)
@@ -177,7 +196,8 @@ def test_blocks_of_time_steps_compute_the_same_features(monkeypatch: pytest.Monk
     assert torch.equal(model.features(xt, lt), whole)
 
 
-def test_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch, each_path: str
+                                           ) -> None:
     model, _ = fitted()
     x, lengths = ragged(9, 2, 5, 70, seed=13)
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)

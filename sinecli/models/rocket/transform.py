@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sinecli.models.rocket import native
 from sinecli.models.rocket.config import (
     KERNEL_SIZE,
     NUM_KERNELS,
@@ -61,6 +62,8 @@ from sinecli.threads import run_jobs
 #: the leading pairs of the same ordering of pairs: see `kernel_outputs`).
 KERNEL_TAPS: tuple[tuple[int, int, int], ...] = tuple(
     sorted(itertools.combinations(range(KERNEL_SIZE), 3), key=lambda c: c[::-1]))
+#: KERNEL_TAPS for the compiled path (native.py).
+_TAPS = torch.tensor(KERNEL_TAPS, dtype=torch.int32)
 #: Float elements of scratch memory a batch of sequences may take (about 128 MB); a larger
 #: batch is computed in parts.
 CHUNK_ELEMENTS = 1 << 25
@@ -255,6 +258,10 @@ def dilation_features(xp: torch.Tensor, lengths: np.ndarray, dilation: int, slot
     _, c, b = xp.shape
     n = edges.shape[1]
     first = _inner_first(slot)
+    if native.usable(xp, mask, edges, out):
+        native.dilation_ppv(xp, dilation, mask, edges, _TAPS, _counted(lengths, dilation, True),
+                            _counted(lengths, dilation, False), first, out)
+        return
     halves = []  # (first kernel, starts, ends, span, common span, counts (42, n, B))
     for start, inner in ((first, True), (1 - first, False)):
         starts, ends = _counted(lengths, dilation, inner)

@@ -1,0 +1,228 @@
+/* The MiniRocket PPV features of one dilation, computed and counted in registers.
+
+   The same float operations, in the same order, as transform.py's torch path
+   (`kernel_outputs`, `combine_channels`, `count_above`, `dilation_features`), so the features
+   are bit-identical to it: A = -((((x0 + x1) + x2) ...) + x8), G = 3 * x, a kernel's output
+   ((G[i] + A) + G[j]) + G[k]; over channels, total = o0 * m0, then total + oc * mc. IEEE
+   single precision, compiled with -ffp-contract=off (no fused multiply-add) and without
+   -ffast-math: a vector add is the same add whatever the vector width, so SSE, AVX2 and
+   AVX-512 builds agree to the bit. Counts are exact integers; each feature is
+   count / counted positions, one correctly rounded division, as torch's.
+
+   What is new is the blocking: the torch path writes every comparison out as a float and sums
+   the floats by a matrix product; here 8 sequences (one vector) are counted against 8 biases
+   at a time in registers, so one output value costs a compare and a subtract per bias, read
+   from L1, and nothing is written until a (kernel, bias) pair's count is done.
+
+   Layout: x is time-major (W + 8 * dilation, C, B), zero-padded by 4 * dilation at both ends
+   (`pad_time`), the batch contiguous; out is (84, n, B). */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LANES 8      /* sequences per vector */
+#define BIAS_BLOCK 8 /* biases counted at once, each in a register of counts */
+#define TAPS 9
+#define KERNELS 84
+
+typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
+
+/* Inlined into each clone of run_block, so compiled for its instruction set. */
+#define INLINE static inline __attribute__((always_inline))
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+/* The counted positions [start, end) of one half (inner or full) for the lanes of a block. */
+typedef struct {
+    int32_t start[LANES], end[LANES];
+    int64_t lo, hi;   /* the union of the lanes' ranges */
+    vf counted;       /* end - start, as floats (1 in unused lanes) */
+} half_t;
+
+typedef struct {
+    const float *x;
+    int64_t width, channels, batch, dilation, n;
+    const float *mask;  /* (84, C) */
+    const float *edges; /* (84, n) */
+    const int32_t *taps; /* (84, 3) */
+    const int64_t *starts[2], *ends[2]; /* (B,) each: [0] inner, [1] full */
+    int inner_first;
+    float *out;
+} job_t;
+
+INLINE void set_half(half_t *h, const int64_t *starts, const int64_t *ends, int64_t b0,
+                     int lanes) {
+    h->lo = INT64_MAX;
+    h->hi = 0;
+    for (int l = 0; l < LANES; l++) {
+        int used = l < lanes;
+        h->start[l] = used ? (int32_t)starts[b0 + l] : 0;
+        h->end[l] = used ? (int32_t)ends[b0 + l] : 0;
+        h->counted[l] = used ? (float)(h->end[l] - h->start[l]) : 1.0f;
+        if (used && h->start[l] < h->end[l]) {
+            if (h->start[l] < h->lo) h->lo = h->start[l];
+            if (h->end[l] > h->hi) h->hi = h->end[l];
+        }
+    }
+    if (h->lo > h->hi) h->lo = h->hi = 0;
+}
+
+/* The lanes' padded input (C, W + 8d) and its threefold G, and A (C, W) over [lo, hi). */
+INLINE void load_block(const job_t *j, int64_t b0, int lanes, int64_t lo, int64_t hi, vf *xs,
+                       vf *g, vf *a) {
+    const int64_t padded = j->width + (TAPS - 1) * j->dilation;
+    for (int64_t t = 0; t < padded; t++)
+        for (int64_t c = 0; c < j->channels; c++) {
+            const float *row = j->x + (t * j->channels + c) * j->batch + b0;
+            vf v = {0};
+            for (int l = 0; l < lanes; l++) v[l] = row[l];
+            xs[c * padded + t] = v;
+            g[c * padded + t] = v * 3.0f;
+        }
+    for (int64_t c = 0; c < j->channels; c++)
+        for (int64_t t = lo; t < hi; t++) {
+            const vf *p = xs + c * padded + t;
+            vf s = p[0];
+            for (int k = 1; k < TAPS; k++) s = s + p[k * j->dilation];
+            a[c * j->width + t] = -s;
+        }
+}
+
+/* One kernel's outputs over [h->lo, h->hi) into vals, -inf where a lane does not count. */
+INLINE void kernel_values(const job_t *j, int k, const half_t *h, const vf *g, const vf *a,
+                          vf *vals) {
+    const int64_t padded = j->width + (TAPS - 1) * j->dilation;
+    const int64_t d = j->dilation;
+    const int64_t i0 = j->taps[3 * k] * d, i1 = j->taps[3 * k + 1] * d,
+                  i2 = j->taps[3 * k + 2] * d;
+    vi start, end;
+    for (int l = 0; l < LANES; l++) {
+        start[l] = h->start[l];
+        end[l] = h->end[l];
+    }
+    const vf minus_inf = (vf){0} - INFINITY;
+    for (int64_t t = h->lo; t < h->hi; t++) {
+        vf total = {0};
+        for (int64_t c = 0; c < j->channels; c++) {
+            const vf *gc = g + c * padded + t;
+            vf o = ((gc[i0] + a[c * j->width + t]) + gc[i1]) + gc[i2];
+            if (j->channels == 1)
+                total = o;
+            else if (c == 0)
+                total = o * j->mask[k * j->channels];
+            else
+                total = total + o * j->mask[k * j->channels + c];
+        }
+        vi tt = (vi){0} + (int32_t)t;
+        vi inside = (tt >= start) & (tt < end);
+        vals[t - h->lo] = (vf)(((vi)total & inside) | ((vi)minus_inf & ~inside));
+    }
+}
+
+/* Count vals against m <= BIAS_BLOCK biases (a constant where inlined: the loops unroll)
+   and write their features into rows (m, B). */
+INLINE void count_biases(const vf *vals, int64_t steps, const float *edges, const int m,
+                         const half_t *h, float *rows, int64_t batch, int lanes) {
+    vi acc[BIAS_BLOCK];
+    for (int q = 0; q < m; q++) acc[q] = (vi){0};
+    for (int64_t s = 0; s < steps; s++) {
+        const vf v = vals[s];
+        for (int q = 0; q < m; q++) acc[q] -= (vi)(v > edges[q]);
+    }
+    for (int q = 0; q < m; q++)
+        for (int l = 0; l < lanes; l++) rows[q * batch + l] = (float)acc[q][l] / h->counted[l];
+}
+
+/* Count vals against the kernel's n biases, BIAS_BLOCK at a time, and write the features. */
+INLINE void count_kernel(const job_t *j, int k, const half_t *h, const vf *vals, int64_t b0,
+                         int lanes) {
+    const int64_t steps = h->hi - h->lo;
+    for (int64_t e0 = 0; e0 < j->n; e0 += BIAS_BLOCK) {
+        const float *edges = j->edges + k * j->n + e0;
+        float *rows = j->out + (k * j->n + e0) * j->batch + b0;
+        switch (j->n - e0 < BIAS_BLOCK ? (int)(j->n - e0) : BIAS_BLOCK) {
+#define COUNT(M) case M: count_biases(vals, steps, edges, M, h, rows, j->batch, lanes); break;
+            COUNT(1) COUNT(2) COUNT(3) COUNT(4) COUNT(5) COUNT(6) COUNT(7) COUNT(8)
+#undef COUNT
+        }
+    }
+}
+
+CLONES
+static void run_block(const job_t *j, int64_t b0, vf *xs, vf *g, vf *a, vf *vals) {
+    const int lanes = (int)(j->batch - b0 < LANES ? j->batch - b0 : LANES);
+    half_t halves[2];
+    for (int h = 0; h < 2; h++) set_half(&halves[h], j->starts[h], j->ends[h], b0, lanes);
+    int64_t lo = halves[0].lo < halves[1].lo ? halves[0].lo : halves[1].lo;
+    int64_t hi = halves[0].hi > halves[1].hi ? halves[0].hi : halves[1].hi;
+    load_block(j, b0, lanes, lo, hi, xs, g, a);
+    for (int k = 0; k < KERNELS; k++) {
+        const half_t *h = &halves[(k % 2 == j->inner_first) ? 0 : 1];
+        kernel_values(j, k, h, g, a, vals);
+        count_kernel(j, k, h, vals, b0, lanes);
+    }
+}
+
+static int run_job(const job_t *j) {
+    const int64_t padded = j->width + (TAPS - 1) * j->dilation;
+    vf *xs = aligned_alloc(sizeof(vf), sizeof(vf) * (size_t)(j->channels * padded));
+    vf *g = aligned_alloc(sizeof(vf), sizeof(vf) * (size_t)(j->channels * padded));
+    vf *a = aligned_alloc(sizeof(vf), sizeof(vf) * (size_t)(j->channels * j->width + 1));
+    vf *vals = aligned_alloc(sizeof(vf), sizeof(vf) * (size_t)(j->width + 1));
+    int ok = xs && g && a && vals;
+    if (ok)
+        for (int64_t b0 = 0; b0 < j->batch; b0 += LANES) run_block(j, b0, xs, g, a, vals);
+    free(xs);
+    free(g);
+    free(a);
+    free(vals);
+    return ok;
+}
+
+static PyObject *dilation_ppv(PyObject *self, PyObject *args) {
+    (void)self;
+    unsigned long long x, mask, edges, taps, s0, e0, s1, e1, out;
+    long long width, channels, batch, dilation, n;
+    int inner_first;
+    if (!PyArg_ParseTuple(args, "KLLLLKKLKKKKKiK", &x, &width, &channels, &batch, &dilation,
+                          &mask, &edges, &n, &taps, &s0, &e0, &s1, &e1, &inner_first, &out))
+        return NULL;
+    if (width < 1 || channels < 1 || batch < 1 || dilation < 1 || n < 1) {
+        PyErr_SetString(PyExc_ValueError, "dilation_ppv: sizes must be positive");
+        return NULL;
+    }
+    job_t j = {(const float *)x, width, channels, batch, dilation, n, (const float *)mask,
+               (const float *)edges, (const int32_t *)taps,
+               {(const int64_t *)s0, (const int64_t *)s1}, {(const int64_t *)e0,
+                                                            (const int64_t *)e1},
+               inner_first, (float *)out};
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = run_job(&j);
+    Py_END_ALLOW_THREADS
+    if (!ok) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"dilation_ppv", dilation_ppv, METH_VARARGS,
+     "dilation_ppv(x, width, channels, batch, dilation, mask, edges, n, taps, inner_starts, "
+     "inner_ends, full_starts, full_ends, inner_first, out): one dilation's PPV features; "
+     "every array argument is the address of a contiguous buffer (see transform.py)."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_ppv",
+                                    "MiniRocket PPV features in registers (see _ppv.c).", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__ppv(void) { return PyModule_Create(&module); }

@@ -1,0 +1,51 @@
+"""rocket's transform counted in registers by the compiled `_ppv.c`, when the install built
+it (setup.py; it needs a GCC-compatible C compiler). Its features equal the torch path's to
+the bit (tests/test_rocket_native.py), about 4x faster on a CPU (docs/performance.md,
+"rocket's transform"); without it, or with SINECLI_NATIVE=0 in the environment, the torch
+path runs. CUDA tensors always take the torch path."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+import numpy as np
+import torch
+
+
+def _load() -> tuple[ModuleType | None, str]:
+    """The compiled module, or None and why not (shown by benchmarks/transform_speed.py)."""
+    if os.environ.get("SINECLI_NATIVE", "1") == "0":
+        return None, "SINECLI_NATIVE=0"
+    try:
+        return importlib.import_module("sinecli.models.rocket._ppv"), ""
+    except ImportError as exc:  # not built here: the torch path gives the same features
+        return None, f"not built ({exc})"
+
+
+PPV, WHY_NOT = _load()
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether the compiled path can compute from these tensors: built, on the CPU, float32,
+    contiguous."""
+    return PPV is not None and all(
+        t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous()
+        for t in tensors)
+
+
+def dilation_ppv(xp: torch.Tensor, dilation: int, mask: torch.Tensor, edges: torch.Tensor,
+                 taps: torch.Tensor, inner: tuple[np.ndarray, np.ndarray],
+                 full: tuple[np.ndarray, np.ndarray], inner_first: int, out: torch.Tensor
+                 ) -> None:
+    """One dilation's PPV features into out (84, n, B), as `transform.dilation_features`:
+    xp (W + 8 * dilation, C, B) time-major and padded, mask (84, C), edges (84, n), taps
+    (84, 3) int32, the counted positions (starts, ends) (B,) int64 of the inner and the full
+    half."""
+    assert PPV is not None
+    padded, c, b = xp.shape
+    arrays = [np.ascontiguousarray(a, dtype=np.int64) for a in (*inner, *full)]
+    PPV.dilation_ppv(xp.data_ptr(), padded - 8 * dilation, c, b, dilation, mask.data_ptr(),
+                     edges.data_ptr(), edges.shape[1], taps.data_ptr(),
+                     *(a.ctypes.data for a in arrays), inner_first, out.data_ptr())
