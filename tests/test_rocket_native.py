@@ -1,7 +1,8 @@
 """rocket's compiled transform (sinecli/models/rocket/_ppv.c via native.py): the same
 features as the torch path, to the bit, on every shape the transform meets: equal and unequal
 lengths, one and several channels, batches that do not fill its 8-sequence vectors, long
-dilations, and outputs equal to a bias (ties). The torch path itself is pinned to a direct per-kernel loop in test_rocket.py."""
+dilations, and outputs equal to a bias (ties). The torch path itself is pinned to a direct
+per-kernel loop in test_rocket.py."""
 
 from __future__ import annotations
 
