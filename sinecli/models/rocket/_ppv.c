@@ -15,7 +15,9 @@
    from L1, and nothing is written until a (kernel, bias) pair's count is done.
 
    Layout: x is time-major (W + 8 * dilation, C, B), zero-padded by 4 * dilation at both ends
-   (`pad_time`), the batch contiguous; out is (84, n, B). */
+   (`pad_time`), the batch contiguous; out is (B, F) row-major, F = `stride`, the dilation's
+   84 * n features in its columns from `out` on, ordered by kernel then bias: written straight
+   where the model's features go, with no transposition after. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -55,6 +57,7 @@ typedef struct {
     const float *mask;  /* (84, C) */
     const float *edges; /* (84, n) */
     const int32_t *taps; /* (84, 3) */
+    int64_t stride;      /* out's row length: the model's feature count */
     const int64_t *starts[2], *ends[2]; /* (B,) each: [0] inner, [1] full */
     int inner_first;
     float *out;
@@ -130,17 +133,17 @@ INLINE void kernel_values(const job_t *j, int k, const half_t *h, const vf *g, c
 }
 
 /* Count vals against m <= BIAS_BLOCK biases (a constant where inlined: the loops unroll)
-   and write their features into rows (m, B). */
+   and write their features: lane l's from first[l * stride] on. */
 INLINE void count_biases(const vf *vals, int64_t steps, const float *edges, const int m,
-                         const half_t *h, float *rows, int64_t batch, int lanes) {
+                         const half_t *h, float *first, int64_t stride, int lanes) {
     vi acc[BIAS_BLOCK];
     for (int q = 0; q < m; q++) acc[q] = (vi){0};
     for (int64_t s = 0; s < steps; s++) {
         const vf v = vals[s];
         for (int q = 0; q < m; q++) acc[q] -= (vi)(v > edges[q]);
     }
-    for (int q = 0; q < m; q++)
-        for (int l = 0; l < lanes; l++) rows[q * batch + l] = (float)acc[q][l] / h->counted[l];
+    for (int l = 0; l < lanes; l++)
+        for (int q = 0; q < m; q++) first[l * stride + q] = (float)acc[q][l] / h->counted[l];
 }
 
 /* Count vals against the kernel's n biases, BIAS_BLOCK at a time, and write the features. */
@@ -149,9 +152,9 @@ INLINE void count_kernel(const job_t *j, int k, const half_t *h, const vf *vals,
     const int64_t steps = h->hi - h->lo;
     for (int64_t e0 = 0; e0 < j->n; e0 += BIAS_BLOCK) {
         const float *edges = j->edges + k * j->n + e0;
-        float *rows = j->out + (k * j->n + e0) * j->batch + b0;
+        float *first = j->out + b0 * j->stride + k * j->n + e0;
         switch (j->n - e0 < BIAS_BLOCK ? (int)(j->n - e0) : BIAS_BLOCK) {
-#define COUNT(M) case M: count_biases(vals, steps, edges, M, h, rows, j->batch, lanes); break;
+#define COUNT(M) case M: count_biases(vals, steps, edges, M, h, first, j->stride, lanes); break;
             COUNT(1) COUNT(2) COUNT(3) COUNT(4) COUNT(5) COUNT(6) COUNT(7) COUNT(8)
 #undef COUNT
         }
@@ -192,17 +195,19 @@ static int run_job(const job_t *j) {
 static PyObject *dilation_ppv(PyObject *self, PyObject *args) {
     (void)self;
     unsigned long long x, mask, edges, taps, s0, e0, s1, e1, out;
-    long long width, channels, batch, dilation, n;
+    long long width, channels, batch, dilation, n, stride;
     int inner_first;
-    if (!PyArg_ParseTuple(args, "KLLLLKKLKKKKKiK", &x, &width, &channels, &batch, &dilation,
-                          &mask, &edges, &n, &taps, &s0, &e0, &s1, &e1, &inner_first, &out))
+    if (!PyArg_ParseTuple(args, "KLLLLKKLKKKKKiKL", &x, &width, &channels, &batch, &dilation,
+                          &mask, &edges, &n, &taps, &s0, &e0, &s1, &e1, &inner_first, &out,
+                          &stride))
         return NULL;
-    if (width < 1 || channels < 1 || batch < 1 || dilation < 1 || n < 1) {
+    if (width < 1 || channels < 1 || batch < 1 || dilation < 1 || n < 1 ||
+        stride < KERNELS * n) {
         PyErr_SetString(PyExc_ValueError, "dilation_ppv: sizes must be positive");
         return NULL;
     }
     job_t j = {(const float *)x, width, channels, batch, dilation, n, (const float *)mask,
-               (const float *)edges, (const int32_t *)taps,
+               (const float *)edges, (const int32_t *)taps, stride,
                {(const int64_t *)s0, (const int64_t *)s1}, {(const int64_t *)e0,
                                                             (const int64_t *)e1},
                inner_first, (float *)out};
@@ -217,7 +222,8 @@ static PyObject *dilation_ppv(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"dilation_ppv", dilation_ppv, METH_VARARGS,
      "dilation_ppv(x, width, channels, batch, dilation, mask, edges, n, taps, inner_starts, "
-     "inner_ends, full_starts, full_ends, inner_first, out): one dilation's PPV features; "
+     "inner_ends, full_starts, full_ends, inner_first, out, stride): one dilation's PPV "
+     "features into the columns of a (B, stride) array from `out` on; "
      "every array argument is the address of a contiguous buffer (see transform.py)."},
     {NULL, NULL, 0, NULL}};
 

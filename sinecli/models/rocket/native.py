@@ -13,6 +13,8 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from sinecli.models.rocket.config import NUM_KERNELS
+
 
 def _load() -> tuple[ModuleType | None, str]:
     """The compiled module, or None and why not (shown by benchmarks/transform_speed.py)."""
@@ -37,15 +39,17 @@ def usable(*tensors: torch.Tensor) -> bool:
 
 def dilation_ppv(xp: torch.Tensor, dilation: int, mask: torch.Tensor, edges: torch.Tensor,
                  taps: torch.Tensor, inner: tuple[np.ndarray, np.ndarray],
-                 full: tuple[np.ndarray, np.ndarray], inner_first: int, out: torch.Tensor
-                 ) -> None:
-    """One dilation's PPV features into out (84, n, B), as `transform.dilation_features`:
-    xp (W + 8 * dilation, C, B) time-major and padded, mask (84, C), edges (84, n), taps
-    (84, 3) int32, the counted positions (starts, ends) (B,) int64 of the inner and the full
-    half."""
-    assert PPV is not None
+                 full: tuple[np.ndarray, np.ndarray], inner_first: int, out: torch.Tensor,
+                 column: int) -> None:
+    """One dilation's PPV features, as `transform.dilation_features` computes them, into the
+    columns [column, column + 84 * n) of out (B, F): xp (W + 8 * dilation, C, B) time-major
+    and padded, mask (84, C), edges (84, n), taps (84, 3) int32, the counted positions
+    (starts, ends) (B,) int64 of the inner and the full half."""
+    assert PPV is not None and out.is_contiguous() and out.dtype == torch.float32
     padded, c, b = xp.shape
+    n = edges.shape[1]
+    assert out.shape[0] == b and column + NUM_KERNELS * n <= out.shape[1]
     arrays = [np.ascontiguousarray(a, dtype=np.int64) for a in (*inner, *full)]
     PPV.dilation_ppv(xp.data_ptr(), padded - 8 * dilation, c, b, dilation, mask.data_ptr(),
-                     edges.data_ptr(), edges.shape[1], taps.data_ptr(),
-                     *(a.ctypes.data for a in arrays), inner_first, out.data_ptr())
+                     edges.data_ptr(), n, taps.data_ptr(), *(a.ctypes.data for a in arrays),
+                     inner_first, out.data_ptr() + 4 * column, out.shape[1])

@@ -258,10 +258,6 @@ def dilation_features(xp: torch.Tensor, lengths: np.ndarray, dilation: int, slot
     _, c, b = xp.shape
     n = edges.shape[1]
     first = _inner_first(slot)
-    if native.usable(xp, mask, edges, out):
-        native.dilation_ppv(xp, dilation, mask, edges, _TAPS, _counted(lengths, dilation, True),
-                            _counted(lengths, dilation, False), first, out)
-        return
     halves = []  # (first kernel, starts, ends, span, common span, counts (42, n, B))
     for start, inner in ((first, True), (1 - first, False)):
         starts, ends = _counted(lengths, dilation, inner)
@@ -297,13 +293,13 @@ def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
     """The PPV features (B, F) of a scaled, zero-padded batch x (B, C, W) whose sequences
     have `lengths` (B,) <= W; F = 84 * counts.sum(), ordered by dilation, kernel, bias;
     written into `out` (B, F) when given. With a `pool`, its threads compute the dilations
-    (the costliest first), each into its own rows of an (F, B) array (every write
-    contiguous along the batch), transposed into (B, F) once at the end; the values do not
-    depend on which thread computes them."""
+    (the costliest first); the values do not depend on which thread computes them. The
+    compiled path (native.py) writes each dilation's columns of `out` in place; the torch
+    path writes its own rows of an (F, B) array (every write contiguous along the batch),
+    transposed into (B, F) once at the end."""
     b, _, width = x.shape
     if out is None:
         out = x.new_empty(b, biases.numel())
-    features = x.new_empty(biases.numel(), b)
     jobs = []
     at = 0
     for slot, (d, n) in enumerate(zip(dilations.tolist(), counts.tolist(), strict=True)):
@@ -316,16 +312,24 @@ def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
     top = (KERNEL_SIZE // 2) * widest
     xp = pad_time(x.permute(2, 1, 0), widest)  # (W + 8 * widest, C, B): time-major, padded
     own = lengths.cpu().numpy()
+    compiled = native.usable(xp, masks, biases, out)
+    features = None if compiled else x.new_empty(biases.numel(), b)
 
     def run(slot: int, d: int, lo: int, hi: int) -> None:
         pad = (KERNEL_SIZE // 2) * d
-        dilation_features(xp[top - pad: top + width + pad], own, d, slot, masks[slot],
-                          biases[lo: hi].view(NUM_KERNELS, -1),
-                          features[lo: hi].view(NUM_KERNELS, -1, b))
+        part = xp[top - pad: top + width + pad]
+        edges = biases[lo: hi].view(NUM_KERNELS, -1)
+        if features is None:
+            native.dilation_ppv(part, d, masks[slot], edges, _TAPS, _counted(own, d, True),
+                                _counted(own, d, False), _inner_first(slot), out, lo)
+        else:
+            dilation_features(part, own, d, slot, masks[slot], edges,
+                              features[lo: hi].view(NUM_KERNELS, -1, b))
 
     jobs.sort(key=lambda job: job[2] - job[3] - 2 * NUM_KERNELS)  # ~ cost: features + conv
     run_jobs(pool, run, jobs)
-    out.copy_(features.T)  # one transposition, in blocks (out contiguous)
+    if features is not None:
+        out.copy_(features.T)  # one transposition, in blocks (out contiguous)
     return out
 
 
