@@ -60,8 +60,9 @@ from sinecli.threads import run_jobs
 #: Float elements of scratch memory a part of a batch may take (about 128 MB per worker);
 #: a larger batch is computed in parts.
 CHUNK_ELEMENTS = 1 << 25
-#: Responses (time steps x batch x kernels x groups) computed at once (4 MB).
-BLOCK_ELEMENTS = 1 << 20
+#: Responses (time steps x batch x kernels x groups) computed at once (512 kB,
+#: in cache: larger blocks ran slower).
+BLOCK_ELEMENTS = 1 << 17
 
 
 def draw_kernels(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -122,22 +123,18 @@ def responses(sp: torch.Tensor, w: torch.Tensor, dilation: int, lo: int, hi: int
     return out
 
 
-def compete(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """z (t, B, k, G) responses -> the winner's response (t, B, G), the winner (t, B, G) and
-    the loser (t, B, G): the kernels with the largest and the smallest response, ties to the
-    lowest index (kernels are compared in order, a later one replacing only when strictly
-    beyond)."""
-    best, worst = z[:, :, 0].clone(), z[:, :, 0].clone()
-    winner = torch.zeros(best.shape, dtype=torch.int64, device=z.device)
-    loser = torch.zeros_like(winner)
-    for i in range(1, z.shape[2]):
-        zi = z[:, :, i]
-        up, down = zi > best, zi < worst
-        best = torch.where(up, zi, best)
-        worst = torch.where(down, zi, worst)
-        winner.masked_fill_(up, i)
-        loser.masked_fill_(down, i)
-    return best, winner, loser
+def first_equal(z: torch.Tensor, target: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+    """z (t, B, k, G), target (t, B, G) and free (t, B, G) 1.0 where a point competes, else
+    0.0 (consumed) -> (t, B, k, G) 1.0 at the first kernel whose response equals the target,
+    0.0 elsewhere: ties go to the lowest index. Float masks throughout (torch vectorises a
+    float comparison into a float, not into a bool)."""
+    out = torch.empty_like(z)
+    equal = torch.empty_like(target)
+    for i in range(z.shape[2]):
+        torch.eq(z[:, :, i], target, out=equal)
+        torch.mul(equal, free, out=out[:, :, i])
+        free -= out[:, :, i]
+    return out
 
 
 def dilation_counts(sp: torch.Tensor, w: torch.Tensor, dilation: int, read_to: torch.Tensor
@@ -145,25 +142,26 @@ def dilation_counts(sp: torch.Tensor, w: torch.Tensor, dilation: int, read_to: t
     """The soft and hard counts (B, k, G) of one (dilation, representation) on sp (T + 8 *
     dilation, B, G') (see `responses`), each sequence's time steps t < read_to (B,) counted.
     A block of time steps at a time (about `BLOCK_ELEMENTS` responses); the soft counts add
-    the winners' responses one time step after another, in order."""
+    the winners' responses one time step after another, in order; the hard counts are whole
+    numbers, exact in any order."""
     _, b, _ = sp.shape
     k, g = w.shape[1:]
     soft = sp.new_zeros(b, k, g)
-    hard = torch.zeros(b, k, g, dtype=torch.int64, device=sp.device)
+    hard = sp.new_zeros(b, k, g)
     steps = int(read_to.max()) if b else 0
     rows = max(1, BLOCK_ELEMENTS // max(b * k * g, 1))
-    kernel = torch.arange(k, device=sp.device)[:, None]  # (k, 1)
     for lo in range(0, steps, rows):
         hi = min(lo + rows, steps)
         z = responses(sp, w, dilation, lo, hi)  # (t, B, k, G)
-        best, winner, loser = compete(z)
         t = torch.arange(lo, hi, device=sp.device)
-        valid = (t[:, None] < read_to[None, :])[:, :, None, None]  # (t, B, 1, 1)
-        won = (winner[:, :, None, :] == kernel) & valid  # (t, B, k, G)
-        hard += ((loser[:, :, None, :] == kernel) & valid).sum(0)
-        gains = torch.where(won, best[:, :, None, :], 0.0)
-        for step in gains:
-            soft += step
+        valid = (t[:, None] < read_to[None, :]).to(z.dtype)[:, :, None].expand(-1, -1, g)
+        best = torch.amax(z, dim=2)  # (t, B, G)
+        won = first_equal(z, best, valid.clone())
+        won *= best[:, :, None]  # the winner's response
+        lost = first_equal(z, torch.amin(z, dim=2), valid.clone())
+        for step in range(hi - lo):
+            soft += won[step]
+            hard += lost[step]
     return soft, hard
 
 
