@@ -5,10 +5,13 @@ checkpoint round trip. The CLI chain runs in test_chain_families.py."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers_cli import assert_exit, invoke
+from typer.testing import CliRunner
 
 from sinecli.errors import SinecliError
 from sinecli.models import build, config_from_dict, family
@@ -148,7 +151,7 @@ def test_a_fit_separates_and_the_checkpoint_round_trips() -> None:
     x = np.sin(2 * np.pi * (2 + 3 * y[:, None]) * t / 40 + rng.uniform(0, 6, (40, 1)))
     x = (x + 0.1 * rng.normal(size=x.shape)).astype(np.float32)[:, None]
     cfg = HydraConfig(groups=8, seq_len=40, num_classes=2)
-    model = build(cfg)
+    model = HydraClassifier(cfg)
     report = fit(model, x, None, y, seed=4)
     assert report["cv_accuracy"] >= 0.95 and report["features"] == model.transform.num_features
     buffer = io.BytesIO()
@@ -159,6 +162,30 @@ def test_a_fit_separates_and_the_checkpoint_round_trips() -> None:
     again.load_state_dict(saved["state"])
     with torch.no_grad():
         assert torch.equal(again(torch.from_numpy(x)), model(torch.from_numpy(x)))
-    other = build(cfg)
+    other = HydraClassifier(cfg)
     fit(other, x, None, y, seed=5)  # another seed draws other kernels
     assert not torch.equal(other.transform.weights, model.transform.weights)
+
+
+def test_a_config_file_sets_hydra_keys_and_plot_reads_the_checkpoint(
+        runner: CliRunner, tmp_path: Path) -> None:
+    from helpers_data import ragged_dataset
+
+    from sinecli import dataset
+
+    data = tmp_path / "train.npz"
+    dataset.save(data, ragged_dataset(0, 24, 1, 20, 12, shift=1.5, noise=0.3))
+    config = tmp_path / "hydra.toml"
+    config.write_text('[model]\nkind = "hydra"\ngroups = 4\nkernels_per_group = 4\n',
+                      encoding="utf-8")
+    model = tmp_path / "m.pt"
+    assert_exit(invoke(runner, "train", data, "-o", model, "-c", config, "-q"), 0)
+    saved = torch.load(model, map_location="cpu", weights_only=True)
+    assert saved["model_config"]["groups"] == 4
+    figure = tmp_path / "calibration.png"
+    assert_exit(invoke(runner, "plot", "calibration", model, data, "-o", figure), 0)
+    assert figure.stat().st_size > 0
+    bad = invoke(runner, "train", data, "-o", tmp_path / "bad.pt", "--model", "hydra",
+                 "--epochs", "3")
+    assert_exit(bad, 2)
+    assert not (tmp_path / "bad.pt").exists()

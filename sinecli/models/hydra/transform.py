@@ -195,6 +195,12 @@ def transform(x: torch.Tensor, read_to: torch.Tensor, dilations: torch.Tensor,
     return out
 
 
+def scale_counts(counts: torch.Tensor) -> torch.Tensor:
+    """sqrt(max(count, 0)), in place: the reference's sparse scaler without its fitted part
+    (which the shared head's standardisation replaces)."""
+    return counts.clamp_(min=0.0).sqrt_()
+
+
 class HydraTransform(nn.Module):
     """The transform's parameters in buffers shaped from the config alone (so a built model
     then `load_state_dict` restores a fitted one): the dilations, the kernels' weights, the
@@ -263,5 +269,5 @@ class HydraTransform(nn.Module):
                 rows = order[lo: lo + step]
                 own = read_to[rows]
                 part = transform(x[rows, :, : int(own.max())], own, *params, pool=pool)
-                out.index_copy_(0, rows, part.clamp_(min=0.0).sqrt_())
+                out.index_copy_(0, rows, scale_counts(part))
         return out
