@@ -78,7 +78,7 @@ def raw_counts(tf: hydra_transform.HydraTransform, x: np.ndarray, lengths: np.nd
 
 
 @pytest.mark.parametrize(("channels", "lo", "frame", "groups"),
-                         [(1, 20, 0, 4), (1, 9, 0, 4), (3, 5, 0, 4), (3, 5, 20, 4),
+                         [(1, 20, 0, 4), (1, 1, 0, 4), (3, 5, 0, 4), (3, 5, 20, 4),
                           (1, 9, 20, 1)])
 def test_the_counts_are_a_direct_loop_over_time_groups_and_kernels(
         channels: int, lo: int, frame: int, groups: int) -> None:
@@ -87,6 +87,9 @@ def test_the_counts_are_a_direct_loop_over_time_groups_and_kernels(
     tf = HydraClassifier(cfg).transform
     tf.frame.fill_(frame)
     x, lengths = ragged(4, channels, lo, 20, seed=channels + lo)
+    if lo == 1:  # one point (no difference at all) and two
+        lengths[1:3] = (1, 2)
+        x *= np.arange(20) < lengths[:, None, None]
     got = raw_counts(tf, x, lengths)
     assert torch.equal(got, torch.from_numpy(direct_counts(x, lengths, frame, tf)))
     assert torch.equal(tf(torch.from_numpy(x), torch.from_numpy(lengths)),

@@ -25,7 +25,11 @@ class HydraConfig(FamilyConfig):
     `groups` groups of `kernels_per_group` random kernels per dilation; with more than one
     group, half read the series and half its first difference (so `groups` is 1 or even).
     `fill_to_longest` reads a sequence shorter than the longest training sequence as that
-    long, zeros past its end (see `transform`); False reads each to its own length. `seed`
+    long, zeros past its end (see `transform`); False, the default, reads each to its own
+    length: on AllGestureWiimoteX / Y / Z (lengths 11-385 and 8-369) it gave test accuracy
+    0.757 / 0.799 / 0.776 and log loss 0.778 / 0.659 / 0.702 against 0.744 / 0.780 / 0.771
+    and 0.806 / 0.709 / 0.727 with the frame (read to the frame, padded points' all-zero
+    windows tie, and the first kernel wins and loses each of them). `seed`
     draws the kernels and the channel subsets (when `fit` is given no other seed). The head's
     fields (`exact_limit`, `head_epochs`) are those of every feature family
     (`sinecli.models.features`); `seq_len`, `num_classes` and `channels` come from the
@@ -35,7 +39,7 @@ class HydraConfig(FamilyConfig):
     kind: str = "hydra"
     groups: int = 64
     kernels_per_group: int = 8
-    fill_to_longest: bool = True
+    fill_to_longest: bool = False
     seed: int = 0
     exact_limit: int = 4096
     head_epochs: int = 0

@@ -21,9 +21,9 @@ to C; the reference draws them with replacement, so a channel is at times summed
 subset, without), and every kernel of the group reads that sum. The difference representation
 sums the channels' differences.
 
-Unequal lengths: a sequence is read to a length, its own or (`fill_to_longest`, the default)
-at least the `frame`, the longest training length, zeros past its own end, as rocket reads
-it. Only the time points before that length compete (before that length - 1 for the
+Unequal lengths: a sequence is read to a length, its own (the default) or
+(`fill_to_longest`) at least the `frame`, the longest training length, zeros past its own
+end, as rocket reads it. Only the time points before that length compete (before that length - 1 for the
 difference, which is one point shorter), and the points that a response reads past it are
 zeros, whatever the batch's padding holds or how wide it is.
 
