@@ -25,6 +25,7 @@ class Kind(StrEnum):
     resnet = "resnet"
     inception = "inception"
     rocket = "rocket"
+    hydra = "hydra"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)

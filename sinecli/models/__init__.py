@@ -16,10 +16,11 @@ from typing import Any
 
 from sinecli import names
 from sinecli.errors import SinecliError
-from sinecli.models import base, conv, notebook, recurrent, rocket
+from sinecli.models import base, conv, hydra, notebook, recurrent, rocket
 from sinecli.models.base import ModelConfig, Scaled
 from sinecli.models.conv import ConvClassifier, ConvConfig
 from sinecli.models.ensemble import MAX_MEMBERS, Ensemble
+from sinecli.models.hydra import HydraClassifier, HydraConfig
 from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
 from sinecli.models.rocket import MiniRocketClassifier, RocketConfig
@@ -95,6 +96,10 @@ FAMILIES: dict[str, Family] = {
                      summary="MiniRocket-style random-kernel features, calibrated ridge head",
                      parameters=rocket.parameter_count,
                      train_keys=("seed", "ensemble", "deterministic")),
+    "hydra": Family(HydraConfig, hydra.validate, HydraClassifier, fit=hydra.fit,
+                    summary="Hydra: counts of competing random kernels, calibrated ridge head",
+                    parameters=hydra.parameter_count,
+                    train_keys=("seed", "ensemble", "deterministic")),
 }
 KINDS = tuple(FAMILIES)
 if KINDS != names.KINDS:  # the CLI lists sinecli.names.KINDS without importing torch
