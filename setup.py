@@ -1,15 +1,18 @@
-"""The one compiled part of sinecli: rocket's PPV counting (sinecli/models/rocket/_ppv.c).
+"""The compiled parts of sinecli: rocket's PPV counting (sinecli/models/rocket/_ppv.c) and
+Hydra's counts (sinecli/models/hydra/_hydra.c), both sharing sinecli/models/_simd.h.
 
-Optional: where no C compiler (or no GCC-compatible one) builds it, the install goes on and
-the transform runs its torch path, which gives the same features to the bit
-(docs/performance.md, "rocket's transform"). Everything else is in pyproject.toml.
+Optional: where no C compiler (or no GCC-compatible one) builds them, the install goes on and
+the transforms run their torch paths, which give the same features to the bit
+(docs/performance.md). Everything else is in pyproject.toml.
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension(
-    "sinecli.models.rocket._ppv", ["sinecli/models/rocket/_ppv.c"],
-    # no fused multiply-add, no reassociation: the torch path's float operations exactly
-    extra_compile_args=["-O3", "-std=gnu11", "-ffp-contract=off", "-fno-fast-math"],
-    optional=True,
-)])
+#: no fused multiply-add, no reassociation: the torch paths' float operations exactly
+FLAGS = ["-O3", "-std=gnu11", "-ffp-contract=off", "-fno-fast-math"]
+
+setup(ext_modules=[
+    Extension(f"sinecli.models.{family}.{name}", [f"sinecli/models/{family}/{name}.c"],
+              depends=["sinecli/models/_simd.h"], extra_compile_args=FLAGS, optional=True)
+    for family, name in (("rocket", "_ppv"), ("hydra", "_hydra"))
+])

@@ -17,6 +17,7 @@ from sinecli.errors import SinecliError
 from sinecli.models import build, config_from_dict, family
 from sinecli.models.hydra import HydraClassifier, HydraConfig, fit, num_dilations
 from sinecli.models.hydra import config as hydra_config
+from sinecli.models.hydra import native as hydra_native
 from sinecli.models.hydra import transform as hydra_transform
 
 pytestmark = pytest.mark.usefixtures("torch_globals")
@@ -80,8 +81,14 @@ def raw_counts(tf: hydra_transform.HydraTransform, x: np.ndarray, lengths: np.nd
 @pytest.mark.parametrize(("channels", "lo", "frame", "groups"),
                          [(1, 20, 0, 4), (1, 1, 0, 4), (3, 5, 0, 4), (3, 5, 20, 4),
                           (1, 9, 20, 1)])
+@pytest.mark.parametrize("path", ["compiled", "torch"])
 def test_the_counts_are_a_direct_loop_over_time_groups_and_kernels(
-        channels: int, lo: int, frame: int, groups: int) -> None:
+        monkeypatch: pytest.MonkeyPatch, channels: int, lo: int, frame: int, groups: int,
+        path: str) -> None:
+    if path == "torch":
+        monkeypatch.setattr(hydra_native, "HYDRA", None)
+    elif hydra_native.HYDRA is None:
+        pytest.skip(f"the compiled counts are {hydra_native.WHY_NOT}")
     cfg = HydraConfig(groups=groups, kernels_per_group=3, seq_len=20, channels=channels,
                       seed=3)
     tf = HydraClassifier(cfg).transform

@@ -23,9 +23,9 @@ sums the channels' differences.
 
 Unequal lengths: a sequence is read to a length, its own (the default) or
 (`fill_to_longest`) at least the `frame`, the longest training length, zeros past its own
-end, as rocket reads it. Only the time points before that length compete (before that length - 1 for the
-difference, which is one point shorter), and the points that a response reads past it are
-zeros, whatever the batch's padding holds or how wide it is.
+end, as rocket reads it. Only the time points before that length compete (before that
+length - 1 for the difference, which is one point shorter), and the points that a response
+reads past it are zeros, whatever the batch's padding holds or how wide it is.
 
 Bit-identical: a response is the 9 products tap by tap, added in tap order (a mul, then an
 add: never a fused or blocked routine such as conv1d or a matrix product, whose rounding may
@@ -44,6 +44,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sinecli.models.hydra import native
 from sinecli.models.hydra.config import (
     KERNEL_SIZE,
     HydraConfig,
@@ -144,6 +145,8 @@ def dilation_counts(sp: torch.Tensor, w: torch.Tensor, dilation: int, read_to: t
     A block of time steps at a time (about `BLOCK_ELEMENTS` responses); the soft counts add
     the winners' responses one time step after another, in order; the hard counts are whole
     numbers, exact in any order."""
+    if native.usable(sp, w):
+        return native.dilation_counts(sp, w, dilation, read_to)
     _, b, _ = sp.shape
     k, g = w.shape[1:]
     soft = sp.new_zeros(b, k, g)

@@ -2,12 +2,10 @@
 
    The same float operations, in the same order, as transform.py's torch path
    (`kernel_outputs`, `combine_channels`, `count_above`, `dilation_features`), so the features
-   are bit-identical to it: A = -((((x0 + x1) + x2) ...) + x8), G = 3 * x, a kernel's output
-   ((G[i] + A) + G[j]) + G[k]; over channels, total = o0 * m0, then total + oc * mc. IEEE
-   single precision, compiled with -ffp-contract=off (no fused multiply-add) and without
-   -ffast-math: a vector add is the same add whatever the vector width, so SSE, AVX2 and
-   AVX-512 builds agree to the bit. Counts are exact integers; each feature is
-   count / counted positions, one correctly rounded division, as torch's.
+   are bit-identical to it (../_simd.h says how): A = -((((x0 + x1) + x2) ...) + x8),
+   G = 3 * x, a kernel's output ((G[i] + A) + G[j]) + G[k]; over channels, total = o0 * m0,
+   then total + oc * mc. Counts are exact integers; each feature is count / counted
+   positions, one correctly rounded division, as torch's.
 
    What is new is the blocking: the torch path writes every comparison out as a float and sums
    the floats by a matrix product; here 8 sequences (one vector) are counted against 8 biases
@@ -27,22 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LANES 8      /* sequences per vector */
+#include "../_simd.h"
+
 #define BIAS_BLOCK 8 /* biases counted at once, each in a register of counts */
 #define TAPS 9
 #define KERNELS 84
-
-typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
-typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
-
-/* Inlined into each clone of run_block, so compiled for its instruction set. */
-#define INLINE static inline __attribute__((always_inline))
-
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
 
 /* The counted positions [start, end) of one half (inner or full) for the lanes of a block. */
 typedef struct {
@@ -128,7 +115,7 @@ INLINE void kernel_values(const job_t *j, int k, const half_t *h, const vf *g, c
         }
         vi tt = (vi){0} + (int32_t)t;
         vi inside = (tt >= start) & (tt < end);
-        vals[t - h->lo] = (vf)(((vi)total & inside) | ((vi)minus_inf & ~inside));
+        vals[t - h->lo] = vselect(inside, total, minus_inf);
     }
 }
 

@@ -1,40 +1,21 @@
-"""rocket's transform counted in registers by the compiled `_ppv.c`, when the install built
-it (setup.py; it needs a GCC-compatible C compiler). Its features equal the torch path's to
-the bit (tests/test_rocket_native.py), about 4x faster on a CPU (docs/performance.md,
-"rocket's transform"); without it, or with SINECLI_NATIVE=0 in the environment, the torch
-path runs. CUDA tensors always take the torch path."""
+"""rocket's transform counted in registers by the compiled `_ppv.c` (see
+sinecli.models.native): its features equal the torch path's to the bit
+(tests/test_rocket_native.py)."""
 
 from __future__ import annotations
-
-import importlib
-import os
-from types import ModuleType
 
 import numpy as np
 import torch
 
+from sinecli.models.native import load, on_cpu
 from sinecli.models.rocket.config import NUM_KERNELS
 
-
-def _load() -> tuple[ModuleType | None, str]:
-    """The compiled module, or None and why not (shown by benchmarks/transform_speed.py)."""
-    if os.environ.get("SINECLI_NATIVE", "1") == "0":
-        return None, "SINECLI_NATIVE=0"
-    try:
-        return importlib.import_module("sinecli.models.rocket._ppv"), ""
-    except ImportError as exc:  # not built here: the torch path gives the same features
-        return None, f"not built ({exc})"
-
-
-PPV, WHY_NOT = _load()
+PPV, WHY_NOT = load("sinecli.models.rocket._ppv")
 
 
 def usable(*tensors: torch.Tensor) -> bool:
-    """Whether the compiled path can compute from these tensors: built, on the CPU, float32,
-    contiguous."""
-    return PPV is not None and all(
-        t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous()
-        for t in tensors)
+    """Whether the compiled path can compute from these tensors."""
+    return PPV is not None and on_cpu(*tensors)
 
 
 def dilation_ppv(xp: torch.Tensor, dilation: int, mask: torch.Tensor, edges: torch.Tensor,
