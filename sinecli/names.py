@@ -25,6 +25,7 @@ class Kind(StrEnum):
     resnet = "resnet"
     inception = "inception"
     rocket = "rocket"
+    multirocket = "multirocket"
     hydra = "hydra"
 
 

@@ -16,11 +16,12 @@ from typing import Any
 
 from sinecli import names
 from sinecli.errors import SinecliError
-from sinecli.models import base, conv, hydra, notebook, recurrent, rocket
+from sinecli.models import base, conv, hydra, multirocket, notebook, recurrent, rocket
 from sinecli.models.base import ModelConfig, Scaled
 from sinecli.models.conv import ConvClassifier, ConvConfig
 from sinecli.models.ensemble import MAX_MEMBERS, Ensemble
 from sinecli.models.hydra import HydraClassifier, HydraConfig
+from sinecli.models.multirocket import MultiRocketClassifier, MultiRocketConfig
 from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
 from sinecli.models.rocket import MiniRocketClassifier, RocketConfig
@@ -96,6 +97,13 @@ FAMILIES: dict[str, Family] = {
                      summary="MiniRocket-style random-kernel features, calibrated ridge head",
                      parameters=rocket.parameter_count,
                      train_keys=("seed", "ensemble", "deterministic")),
+    "multirocket": Family(MultiRocketConfig, multirocket.validate, MultiRocketClassifier,
+                          fit=multirocket.fit,
+                          summary="MultiRocket features (Tan et al. 2022): MiniRocket's kernels "
+                                  "on the series and its first difference, 4 poolings each, "
+                                  "calibrated ridge head",
+                          parameters=multirocket.parameter_count,
+                          train_keys=("seed", "ensemble", "deterministic")),
     "hydra": Family(HydraConfig, hydra.validate, HydraClassifier, fit=hydra.fit,
                     summary="Hydra: counts of competing random kernels, calibrated ridge head",
                     parameters=hydra.parameter_count,

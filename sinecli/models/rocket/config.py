@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sinecli.errors import SinecliError
 from sinecli.models.base import FamilyConfig, check_data_fields, check_size
@@ -58,9 +59,15 @@ def parameter_count(cfg: RocketConfig) -> int:
 
 
 def validate(cfg: RocketConfig, where: str) -> None:
+    check_kernel_fields(cfg, where, NUM_KERNELS, MAX_FEATURES, parameter_count(cfg))
+
+
+def check_kernel_fields(cfg: Any, where: str, fewest: int, most: int, parameters: int) -> None:
+    """The checks every family of MiniRocket's kernels shares: `num_features` in [fewest,
+    most], `max_dilations_per_kernel`, the head's and the data's fields and the size."""
     checks = [
-        (NUM_KERNELS <= cfg.num_features <= MAX_FEATURES,
-         f"num_features must be in [{NUM_KERNELS}, {MAX_FEATURES}], got {cfg.num_features}"),
+        (fewest <= cfg.num_features <= most,
+         f"num_features must be in [{fewest}, {most}], got {cfg.num_features}"),
         (1 <= cfg.max_dilations_per_kernel <= MAX_DILATIONS,
          f"max_dilations_per_kernel must be in [1, {MAX_DILATIONS}], "
          f"got {cfg.max_dilations_per_kernel}"),
@@ -69,4 +76,4 @@ def validate(cfg: RocketConfig, where: str) -> None:
         if not ok:
             raise SinecliError(f"{where}: {message}")
     check_data_fields(cfg, where)
-    check_size(parameter_count(cfg), where)
+    check_size(parameters, where)

@@ -21,7 +21,7 @@ def usable(*tensors: torch.Tensor) -> bool:
 def dilation_ppv(xp: torch.Tensor, dilation: int, mask: torch.Tensor, edges: torch.Tensor,
                  taps: torch.Tensor, inner: tuple[np.ndarray, np.ndarray],
                  full: tuple[np.ndarray, np.ndarray], inner_first: int, out: torch.Tensor,
-                 column: int) -> None:
+                 column: int, _per_operator: int = 0) -> None:
     """One dilation's PPV features, as `transform.dilation_features` computes them, into the
     columns [column, column + 84 * n) of out (B, F): xp (W + 8 * dilation, C, B) time-major
     and padded, mask (84, C), edges (84, n), taps (84, 3) int32, the counted positions
