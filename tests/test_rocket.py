@@ -25,7 +25,6 @@ from sinecli.models.rocket import (
     fit_biases,
     fit_dilations,
     fit_temperature,
-    native,
     quantile_levels,
 )
 from sinecli.models.rocket import transform as rocket_transform
@@ -34,21 +33,6 @@ from sinecli.models.rocket import workers as rocket_workers
 pytestmark = pytest.mark.usefixtures("torch_globals")
 
 
-@pytest.fixture
-def torch_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The transform's torch path, where the compiled one (native.py) is built: the tests of
-    its blocking."""
-    monkeypatch.setattr(native, "PPV", None)
-
-
-@pytest.fixture(params=["native", "torch"])
-def each_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both of the transform's paths (the compiled one skipped where it is not built)."""
-    if request.param == "torch":
-        monkeypatch.setattr(native, "PPV", None)
-    elif native.PPV is None:
-        pytest.skip(f"the compiled transform is {native.WHY_NOT}")
-    return str(request.param)
 
 
 def fit_biases_of(model: MiniRocketClassifier, x: torch.Tensor, lengths: torch.Tensor,

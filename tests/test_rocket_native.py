@@ -1,6 +1,7 @@
-"""rocket's compiled transform (sinecli/models/rocket/_ppv.c via native.py): the same
-features as the torch path, to the bit, on every shape the transform meets: equal and unequal
-lengths, one and several channels, batches that do not fill its 8-sequence vectors, long
+"""rocket's compiled transform (sinecli/models/rocket/_ppv.c via native.py), and multirocket's
+four poolings by the same kernel: the same features as the torch path, to the bit, on every
+shape the transform meets: equal and unequal lengths, one and several channels, batches that
+do not fill its 8-sequence vectors, long
 dilations, and outputs equal to a bias (ties). The torch path itself is pinned to a direct
 per-kernel loop in test_rocket.py."""
 
@@ -104,3 +105,30 @@ def test_sinecli_native_0_chooses_the_torch_path(monkeypatch: pytest.MonkeyPatch
         monkeypatch.delenv("SINECLI_NATIVE")
         importlib.reload(native)
     assert native.PPV is not None
+
+
+@pytest.mark.parametrize(("n", "channels", "lo", "hi", "features"), [
+    (37, 1, 100, 100, 6720),  # equal lengths
+    (13, 3, 5, 90, 1344),  # ragged, several channels, a difference of one point
+    (2, 1, 4500, 4600, 672),  # index sums past the kernel's int32 block of 4096 steps
+])
+def test_multirocket_compiled_and_torch_features_are_equal_to_the_bit(
+        monkeypatch: pytest.MonkeyPatch, n: int, channels: int, lo: int, hi: int,
+        features: int) -> None:
+    from sinecli.models.multirocket import MultiRocketClassifier, MultiRocketConfig
+    from sinecli.models.multirocket import fit as fit_multi
+
+    x, lengths, y = data(max(n, 24), channels, lo, hi, seed=n + hi)
+    x[: len(x) // 2] = np.round(3 * x[: len(x) // 2])  # whole numbers: ties with biases
+    cfg = MultiRocketConfig(num_features=features, seq_len=hi, num_classes=3, channels=channels)
+    model = MultiRocketClassifier(cfg)
+    fit_multi(model, x, lengths, y)
+    xt, lt = torch.from_numpy(x[:n]), torch.from_numpy(lengths[:n])
+    compiled = model.features(xt, lt)
+    with monkeypatch.context() as m:
+        m.setattr(native, "PPV", None)
+        plain = model.features(xt, lt)
+    assert torch.equal(compiled, plain)
+    f = compiled.shape[1] // 8
+    mipv = torch.cat([compiled[:, 2 * f: 3 * f], compiled[:, 6 * f: 7 * f]], 1)
+    assert float(mipv.max()) > 1.0  # mean time steps, not a trivial all -1 ("none")

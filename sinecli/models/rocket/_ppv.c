@@ -1,4 +1,5 @@
-/* The MiniRocket PPV features of one dilation, computed and counted in registers.
+/* The MiniRocket PPV features of one dilation (or MultiRocket's four poolings), computed
+   and counted in registers.
 
    The same float operations, in the same order, as transform.py's torch path
    (`kernel_outputs`, `combine_channels`, `count_above`, `dilation_features`), so the features
@@ -13,9 +14,10 @@
    from L1, and nothing is written until a (kernel, bias) pair's count is done.
 
    Layout: x is time-major (W + 8 * dilation, C, B), zero-padded by 4 * dilation at both ends
-   (`pad_time`), the batch contiguous; out is (B, F) row-major, F = `stride`, the dilation's
-   84 * n features in its columns from `out` on, ordered by kernel then bias: written straight
-   where the model's features go, with no transposition after. */
+   (`pad_time`), the batch contiguous; out holds a row per sequence, `stride` apart, the
+   dilation's 84 * n features in its columns from `out` on, ordered by kernel then bias (and
+   each further operator's `per_op` columns after the last's): written straight where the
+   model's features go, with no transposition after. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,7 +29,9 @@
 
 #include "../_simd.h"
 
-#define BIAS_BLOCK 8 /* biases counted at once, each in a register of counts */
+#define BIAS_BLOCK 8   /* biases counted at once, each in a register of counts */
+#define POOL_BLOCK 3   /* biases pooled four ways at once (5 registers each) */
+#define INDEX_BLOCK 4096 /* time steps whose index sums stay in int32 (4096^2 / 2 < 2^31) */
 #define TAPS 9
 #define KERNELS 84
 
@@ -44,7 +48,9 @@ typedef struct {
     const float *mask;  /* (84, C) */
     const float *edges; /* (84, n) */
     const int32_t *taps; /* (84, 3) */
-    int64_t stride;      /* out's row length: the model's feature count */
+    int64_t stride;      /* the distance between out's rows */
+    int operators;       /* 1: PPV; 4: PPV, MPV, MIPV, LSPV (MultiRocket) */
+    int64_t per_op;      /* the distance between one operator's columns and the next's */
     const int64_t *starts[2], *ends[2]; /* (B,) each: [0] inner, [1] full */
     int inner_first;
     float *out;
@@ -133,17 +139,83 @@ INLINE void count_biases(const vf *vals, int64_t steps, const float *edges, cons
         for (int q = 0; q < m; q++) first[l * stride + q] = (float)acc[q][l] / h->counted[l];
 }
 
+/* MultiRocket's four poolings of vals against m <= POOL_BLOCK biases, as
+   multirocket/pooling.py computes them: with d = value - bias and "positive" d > 0, PPV the
+   count over the counted positions; MPV the positive d added in time order, over the count
+   (0 when none); MIPV the mean of their time steps from the lane's first counted one (-1 when
+   none; whole-number sums, then one division in double rounded to float, as the torch path);
+   LSPV the longest run of positives over the counted positions. */
+INLINE void pool_biases(const vf *vals, const half_t *h, const float *edges, const int m,
+                        float *first, const job_t *j, int lanes) {
+    vi count[POOL_BLOCK], run[POOL_BLOCK], best[POOL_BLOCK], steps_sum[POOL_BLOCK];
+    vf total[POOL_BLOCK];
+    int64_t index[POOL_BLOCK][LANES];
+    for (int q = 0; q < m; q++) {
+        count[q] = run[q] = best[q] = (vi){0};
+        total[q] = (vf){0};
+        for (int l = 0; l < LANES; l++) index[q][l] = 0;
+    }
+    const int64_t steps = h->hi - h->lo;
+    for (int64_t s0 = 0; s0 < steps; s0 += INDEX_BLOCK) {  /* time steps from s0, in int32 */
+        const int64_t s1 = s0 + INDEX_BLOCK < steps ? s0 + INDEX_BLOCK : steps;
+        vi before[POOL_BLOCK];
+        for (int q = 0; q < m; q++) {
+            before[q] = count[q];
+            steps_sum[q] = (vi){0};
+        }
+        for (int64_t s = s0; s < s1; s++) {
+            const vf v = vals[s];
+            const vi rel = (vi){0} + (int32_t)(s - s0);
+            for (int q = 0; q < m; q++) {
+                const vf d = v - edges[q];
+                const vi positive = (vi)(d > 0.0f);
+                count[q] -= positive;
+                steps_sum[q] += rel & positive;
+                total[q] = total[q] + vselect(positive, d, (vf){0});
+                run[q] = (run[q] + 1) & positive;
+                best[q] = (vi)vselect(run[q] > best[q], (vf)run[q], (vf)best[q]);
+            }
+        }
+        for (int q = 0; q < m; q++)
+            for (int l = 0; l < lanes; l++)
+                index[q][l] += steps_sum[q][l] + (h->lo + s0) * (int64_t)(count[q][l] -
+                                                                        before[q][l]);
+    }
+    for (int l = 0; l < lanes; l++)
+        for (int q = 0; q < m; q++) {
+            float *f = first + l * j->stride + q;
+            const int32_t c = count[q][l];
+            const float some = c > 0 ? (float)c : 1.0f;
+            f[0] = (float)c / h->counted[l];
+            f[j->per_op] = c > 0 ? total[q][l] / some : 0.0f;
+            f[2 * j->per_op] = c > 0 ? (float)(((double)index[q][l] -
+                                                (double)h->start[l] * (double)c) / (double)c)
+                                     : -1.0f;
+            f[3 * j->per_op] = (float)best[q][l] / h->counted[l];
+        }
+}
+
 /* Count vals against the kernel's n biases, BIAS_BLOCK at a time, and write the features. */
 INLINE void count_kernel(const job_t *j, int k, const half_t *h, const vf *vals, int64_t b0,
                          int lanes) {
     const int64_t steps = h->hi - h->lo;
-    for (int64_t e0 = 0; e0 < j->n; e0 += BIAS_BLOCK) {
+    const int block = j->operators == 1 ? BIAS_BLOCK : POOL_BLOCK;
+    for (int64_t e0 = 0; e0 < j->n; e0 += block) {
         const float *edges = j->edges + k * j->n + e0;
         float *first = j->out + b0 * j->stride + k * j->n + e0;
-        switch (j->n - e0 < BIAS_BLOCK ? (int)(j->n - e0) : BIAS_BLOCK) {
+        const int m = j->n - e0 < block ? (int)(j->n - e0) : block;
+        if (j->operators == 1) {
+            switch (m) {
 #define COUNT(M) case M: count_biases(vals, steps, edges, M, h, first, j->stride, lanes); break;
-            COUNT(1) COUNT(2) COUNT(3) COUNT(4) COUNT(5) COUNT(6) COUNT(7) COUNT(8)
+                COUNT(1) COUNT(2) COUNT(3) COUNT(4) COUNT(5) COUNT(6) COUNT(7) COUNT(8)
 #undef COUNT
+            }
+        } else {
+            switch (m) {
+#define POOL(M) case M: pool_biases(vals, h, edges, M, first, j, lanes); break;
+                POOL(1) POOL(2) POOL(3)
+#undef POOL
+            }
         }
     }
 }
@@ -182,19 +254,20 @@ static int run_job(const job_t *j) {
 static PyObject *dilation_ppv(PyObject *self, PyObject *args) {
     (void)self;
     unsigned long long x, mask, edges, taps, s0, e0, s1, e1, out;
-    long long width, channels, batch, dilation, n, stride;
-    int inner_first;
-    if (!PyArg_ParseTuple(args, "KLLLLKKLKKKKKiKL", &x, &width, &channels, &batch, &dilation,
+    long long width, channels, batch, dilation, n, stride, per_op;
+    int inner_first, operators;
+    if (!PyArg_ParseTuple(args, "KLLLLKKLKKKKKiKLiL", &x, &width, &channels, &batch, &dilation,
                           &mask, &edges, &n, &taps, &s0, &e0, &s1, &e1, &inner_first, &out,
-                          &stride))
+                          &stride, &operators, &per_op))
         return NULL;
     if (width < 1 || channels < 1 || batch < 1 || dilation < 1 || n < 1 ||
-        stride < KERNELS * n) {
-        PyErr_SetString(PyExc_ValueError, "dilation_ppv: sizes must be positive");
+        (operators != 1 && operators != 4) || per_op < KERNELS * n ||
+        stride < (operators - 1) * per_op + KERNELS * n) {
+        PyErr_SetString(PyExc_ValueError, "dilation_ppv: inconsistent sizes");
         return NULL;
     }
     job_t j = {(const float *)x, width, channels, batch, dilation, n, (const float *)mask,
-               (const float *)edges, (const int32_t *)taps, stride,
+               (const float *)edges, (const int32_t *)taps, stride, operators, per_op,
                {(const int64_t *)s0, (const int64_t *)s1}, {(const int64_t *)e0,
                                                             (const int64_t *)e1},
                inner_first, (float *)out};
@@ -209,8 +282,9 @@ static PyObject *dilation_ppv(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"dilation_ppv", dilation_ppv, METH_VARARGS,
      "dilation_ppv(x, width, channels, batch, dilation, mask, edges, n, taps, inner_starts, "
-     "inner_ends, full_starts, full_ends, inner_first, out, stride): one dilation's PPV "
-     "features into the columns of a (B, stride) array from `out` on; "
+     "inner_ends, full_starts, full_ends, inner_first, out, stride, operators, per_op): one "
+     "dilation's features (PPV; or PPV, MPV, MIPV, LSPV) into the columns of the rows "
+     "`stride` apart from `out` on, each operator's `per_op` after the last's; "
      "every array argument is the address of a contiguous buffer (see transform.py)."},
     {NULL, NULL, 0, NULL}};
 

@@ -348,7 +348,8 @@ def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
     own = lengths.cpu().numpy()
     if compiled is None and pooling is dilation_features:
         compiled = native.dilation_ppv
-    can_compile = compiled is not None and native.usable(xp, masks, biases, out)
+    can_compile = compiled is not None and native.usable(xp, masks, biases) and \
+        out.dtype == torch.float32 and out.stride(1) == 1
     features = None if can_compile else x.new_empty(operators, f, b)
 
     def run(slot: int, d: int, lo: int, hi: int) -> None:
