@@ -23,9 +23,9 @@ sums the channels' differences.
 
 Unequal lengths: a sequence is read to a length, its own (the default) or
 (`fill_to_longest`) at least the `frame`, the longest training length, zeros past its own
-end, as rocket reads it. Only the time points before that length compete (before that length - 1 for the
-difference, which is one point shorter), and the points that a response reads past it are
-zeros, whatever the batch's padding holds or how wide it is.
+end, as rocket reads it. Only the time points before that length compete (before that
+length - 1 for the difference, which is one point shorter), and the points that a response
+reads past it are zeros, whatever the batch's padding holds or how wide it is.
 
 Bit-identical: a response is the 9 products tap by tap, added in tap order (a mul, then an
 add: never a fused or blocked routine such as conv1d or a matrix product, whose rounding may
