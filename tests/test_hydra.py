@@ -140,6 +140,9 @@ def test_features_do_not_depend_on_the_batch() -> None:
             assert torch.equal(model.features(xs[rows], ls[rows]), whole[rows])
         wide = torch.cat([xs, torch.full((512, 2, 25), 7.0)], dim=-1)
         assert torch.equal(model.features(wide, ls), whole)
+        torch.set_num_threads(2)  # a pool of workers, one (dilation, representation) each
+        assert torch.equal(model.features(xs, ls), whole)
+        torch.set_num_threads(1)
         model.transform.frame.fill_(0)  # each read to its own length
         own = model.features(xs, ls)
         assert torch.equal(model.features(xs[[9]], ls[[9]]), own[[9]])

@@ -29,7 +29,8 @@ class HydraConfig(FamilyConfig):
     length: on AllGestureWiimoteX / Y / Z (lengths 11-385 and 8-369) it gave test accuracy
     0.757 / 0.799 / 0.776 and log loss 0.778 / 0.659 / 0.702 against 0.744 / 0.780 / 0.771
     and 0.806 / 0.709 / 0.727 with the frame (read to the frame, padded points' all-zero
-    windows tie, and the first kernel wins and loses each of them). `seed`
+    windows tie, and the first kernel wins and loses each of them); JapaneseVowels went the
+    other way (docs/performance.md, "hydra"). `seed`
     draws the kernels and the channel subsets (when `fit` is given no other seed). The head's
     fields (`exact_limit`, `head_epochs`) are those of every feature family
     (`sinecli.models.features`); `seq_len`, `num_classes` and `channels` come from the
