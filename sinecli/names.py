@@ -27,6 +27,7 @@ class Kind(StrEnum):
     rocket = "rocket"
     multirocket = "multirocket"
     hydra = "hydra"
+    mrhydra = "mrhydra"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)

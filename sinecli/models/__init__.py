@@ -16,11 +16,12 @@ from typing import Any
 
 from sinecli import names
 from sinecli.errors import SinecliError
-from sinecli.models import base, conv, hydra, multirocket, notebook, recurrent, rocket
+from sinecli.models import base, conv, hydra, mrhydra, multirocket, notebook, recurrent, rocket
 from sinecli.models.base import ModelConfig, Scaled
 from sinecli.models.conv import ConvClassifier, ConvConfig
 from sinecli.models.ensemble import MAX_MEMBERS, Ensemble
 from sinecli.models.hydra import HydraClassifier, HydraConfig
+from sinecli.models.mrhydra import MRHydraClassifier, MRHydraConfig
 from sinecli.models.multirocket import MultiRocketClassifier, MultiRocketConfig
 from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
@@ -108,6 +109,10 @@ FAMILIES: dict[str, Family] = {
                     summary="Hydra: counts of competing random kernels, calibrated ridge head",
                     parameters=hydra.parameter_count,
                     train_keys=("seed", "ensemble", "deterministic")),
+    "mrhydra": Family(MRHydraConfig, mrhydra.validate, MRHydraClassifier, fit=mrhydra.fit,
+                      summary="MultiRocket-Hydra: both feature sets, one calibrated ridge head",
+                      parameters=mrhydra.parameter_count,
+                      train_keys=("seed", "ensemble", "deterministic")),
 }
 KINDS = tuple(FAMILIES)
 if KINDS != names.KINDS:  # the CLI lists sinecli.names.KINDS without importing torch
