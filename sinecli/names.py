@@ -26,6 +26,8 @@ class Kind(StrEnum):
     inception = "inception"
     rocket = "rocket"
     multirocket = "multirocket"
+    hydra = "hydra"
+    mrhydra = "mrhydra"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)

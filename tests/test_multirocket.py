@@ -107,7 +107,8 @@ def fitted(channels: int = 2, seed: int = 0) -> tuple[MultiRocketClassifier, dic
 @pytest.mark.parametrize(("channels", "equal", "fill"), [(1, True, True), (1, False, True),
                                                           (3, False, True), (3, True, False),
                                                           (1, False, False)])
-def test_the_four_poolings_match_direct_loops(channels: int, equal: bool, fill: bool) -> None:
+def test_the_four_poolings_match_direct_loops(channels: int, equal: bool, fill: bool,
+                                              each_path: str) -> None:
     # integer inputs: every kernel output and difference is exact in float32, so every
     # comparison with a bias is exact too (ties included); MPV's sums of z - b round
     x, lengths = ragged(4, channels, 9, 21, seed=3 + channels, integers=True)
@@ -175,7 +176,8 @@ def test_a_sequences_features_depend_on_it_alone() -> None:
 def test_blocks_and_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch,
                                                       pool_block: int, max_rows: int,
                                                       kernel_block: int,
-                                                      float32_steps: int) -> None:
+                                                      float32_steps: int,
+                                                      torch_path: None) -> None:
     # one element at a time, blocks that split the spans, and index sums in float64 (as
     # for series longer than 5792 points): the same bits
     model, _ = fitted()

@@ -33,6 +33,8 @@ from sinecli.models.rocket import workers as rocket_workers
 pytestmark = pytest.mark.usefixtures("torch_globals")
 
 
+
+
 def fit_biases_of(model: MiniRocketClassifier, x: torch.Tensor, lengths: torch.Tensor,
                   rng: np.random.Generator) -> None:
     """The biases from sequences of x drawn by `rng`, as a fit draws them."""
@@ -127,7 +129,7 @@ def test_the_84_kernels_are_every_choice_of_three_taps() -> None:
     assert all(a < b < c for a, b, c in KERNEL_TAPS)
 
 
-def test_features_match_a_direct_per_kernel_computation() -> None:
+def test_features_match_a_direct_per_kernel_computation(each_path: str) -> None:
     # integer inputs: every sum is exact in float32, so the comparison is exact too (ties
     # with a bias included)
     x, lengths = ragged(4, 3, 9, 21, seed=3, integers=True)
@@ -167,7 +169,8 @@ def test_count_above_in_blocks_counts_every_value(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(("kernel_block", "count_block"), [(1, 1), (2000, 300)])
 def test_blocks_of_time_steps_compute_the_same_features(monkeypatch: pytest.MonkeyPatch,
                                                          kernel_block: int,
-                                                         count_block: int) -> None:
+                                                         count_block: int,
+                                                         torch_path: None) -> None:
     # one time step at a time, and blocks that split both halves' spans of steps
     model, _ = fitted()
     x, lengths = ragged(9, 2, 5, 70, seed=14)
@@ -178,7 +181,8 @@ def test_blocks_of_time_steps_compute_the_same_features(monkeypatch: pytest.Monk
     assert torch.equal(model.features(xt, lt), whole)
 
 
-def test_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch, each_path: str
+                                           ) -> None:
     model, _ = fitted()
     x, lengths = ragged(9, 2, 5, 70, seed=13)
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)

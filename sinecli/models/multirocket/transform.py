@@ -34,6 +34,7 @@ from sinecli.models.multirocket.config import (
     representation_config,
 )
 from sinecli.models.multirocket.pooling import pooled_features
+from sinecli.models.rocket import native
 from sinecli.models.rocket.fitting import fit_transform
 from sinecli.models.rocket.transform import MiniRocketTransform, by_length, transform
 
@@ -98,9 +99,10 @@ class MultiRocketTransform(nn.Module):
 
         def compute(xs: torch.Tensor, ls: torch.Tensor, pool: ThreadPoolExecutor | None,
                     out: torch.Tensor) -> None:
-            transform(xs, ls, *series, pool, out[:, :split], pooled_features, OPERATORS)
+            transform(xs, ls, *series, pool, out[:, :split], pooled_features, OPERATORS,
+                      native.dilation_pools)
             transform(*first_difference(xs, ls), *difference, pool, out[:, split:],
-                      pooled_features, OPERATORS)
+                      pooled_features, OPERATORS, native.dilation_pools)
 
         per_point = x.shape[1] * 320 + 256 + 2 * self.num_features // max(x.shape[-1], 1)
         return by_length(x, lengths, self.num_features, per_point, compute)

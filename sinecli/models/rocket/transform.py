@@ -47,6 +47,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sinecli.models.rocket import native
 from sinecli.models.rocket.config import (
     KERNEL_SIZE,
     NUM_KERNELS,
@@ -62,6 +63,8 @@ from sinecli.threads import run_jobs
 #: the leading pairs of the same ordering of pairs: see `kernel_outputs`).
 KERNEL_TAPS: tuple[tuple[int, int, int], ...] = tuple(
     sorted(itertools.combinations(range(KERNEL_SIZE), 3), key=lambda c: c[::-1]))
+#: KERNEL_TAPS for the compiled path (native.py).
+_TAPS = torch.tensor(KERNEL_TAPS, dtype=torch.int32)
 #: Float elements of scratch memory a batch of sequences may take (about 128 MB); a larger
 #: batch is computed in parts.
 CHUNK_ELEMENTS = 1 << 25
@@ -306,24 +309,31 @@ def dilation_features(xp: torch.Tensor, lengths: np.ndarray, dilation: int, slot
 #: (operators, 84, n, B)) -> None, as `dilation_features` (PPV, one operator).
 Pooling = Callable[[torch.Tensor, np.ndarray, int, int, torch.Tensor, torch.Tensor,
                     torch.Tensor], None]
+#: A pooling's compiled kernel (native.py): (xp, dilation, mask, edges, taps, the inner and
+#: full halves' counted (starts, ends), the first inner kernel, out (B, P * F), the first
+#: column, F) -> None, each operator's features written into its columns of out.
+Compiled = Callable[..., None]
 
 
 def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
               counts: torch.Tensor, masks: torch.Tensor, biases: torch.Tensor,
               pool: ThreadPoolExecutor | None = None, out: torch.Tensor | None = None,
-              pooling: Pooling = dilation_features, operators: int = 1) -> torch.Tensor:
+              pooling: Pooling = dilation_features, operators: int = 1,
+              compiled: Compiled | None = None) -> torch.Tensor:
     """The features (B, P * F) of a scaled, zero-padded batch x (B, C, W) whose sequences
     have `lengths` (B,) <= W: for each of the P `operators` of the `pooling` (PPV alone by
     default), F = 84 * counts.sum() features ordered by dilation, kernel, bias; written into
     `out` (B, P * F) when given. With a `pool`, its threads compute the dilations (the
-    costliest first), each into its own rows of a (P * F, B) array (every write contiguous
-    along the batch), transposed into (B, P * F) once at the end; the values do not depend
-    on which thread computes them."""
+    costliest first); the values do not depend on which thread computes them.
+
+    Where the pooling's `compiled` kernel can run (PPV's by default: native.py), it writes
+    each dilation's columns of `out` in place; otherwise the torch `pooling` writes its own
+    rows of a (P * F, B) array (every write contiguous along the batch), transposed into
+    (B, P * F) once at the end."""
     b, _, width = x.shape
     f = biases.numel()
     if out is None:
         out = x.new_empty(b, operators * f)
-    features = x.new_empty(operators, f, b)
     jobs = []
     at = 0
     for slot, (d, n) in enumerate(zip(dilations.tolist(), counts.tolist(), strict=True)):
@@ -336,15 +346,28 @@ def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
     top = (KERNEL_SIZE // 2) * widest
     xp = pad_time(x.permute(2, 1, 0), widest)  # (W + 8 * widest, C, B): time-major, padded
     own = lengths.cpu().numpy()
+    if compiled is None and pooling is dilation_features:
+        compiled = native.dilation_ppv
+    can_compile = compiled is not None and native.usable(xp, masks, biases) and \
+        out.dtype == torch.float32 and out.stride(1) == 1
+    features = None if can_compile else x.new_empty(operators, f, b)
 
     def run(slot: int, d: int, lo: int, hi: int) -> None:
         pad = (KERNEL_SIZE // 2) * d
-        pooling(xp[top - pad: top + width + pad], own, d, slot, masks[slot],
-                biases[lo: hi].view(NUM_KERNELS, -1),
-                features[:, lo: hi].view(operators, NUM_KERNELS, -1, b))
+        part = xp[top - pad: top + width + pad]
+        edges = biases[lo: hi].view(NUM_KERNELS, -1)
+        if features is None:
+            assert compiled is not None
+            compiled(part, d, masks[slot], edges, _TAPS, _counted(own, d, True),
+                     _counted(own, d, False), _inner_first(slot), out, lo, f)
+        else:
+            pooling(part, own, d, slot, masks[slot], edges,
+                    features[:, lo: hi].view(operators, NUM_KERNELS, -1, b))
 
     jobs.sort(key=lambda job: job[2] - job[3] - 2 * NUM_KERNELS)  # ~ cost: features + conv
     run_jobs(pool, run, jobs)
+    if features is None:
+        return out
     flat = features.view(-1, b).T  # (B, P * F)
     # one transposition, in blocks, into a contiguous array (into columns of a wider one,
     # element by element: 2x slower for multirocket's 213 x 24,864)
