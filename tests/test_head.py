@@ -206,3 +206,17 @@ def test_the_streamed_head_separates_what_the_exact_one_separates() -> None:
     assert fit.head.cv_accuracy >= exact.cv_accuracy - 0.05
     assert fit.head.cv_loss <= exact.cv_loss + 0.1
     assert head_module.FittedHead is type(fit.head)
+
+
+def test_a_head_saved_before_the_clip_clips_nothing() -> None:
+    import math
+
+    from sinecli.models.features.head import CalibratedHead
+
+    head = CalibratedHead(3, 2)
+    state = {k: v for k, v in head.state_dict().items() if k != "limit"}
+    head.limit.fill_(1.0)
+    head.load_state_dict(state)
+    assert math.isinf(float(head.limit))
+    z = torch.tensor([[1e30, -1e30, 5.0]])
+    assert torch.equal(head(z), (z @ head.weight.T + head.bias) / head.temperature)

@@ -209,19 +209,21 @@ def test_fit_classifies_a_separable_problem_with_calibrated_probabilities() -> N
 
 
 def test_a_feature_beyond_the_whole_training_range_is_clipped() -> None:
+    # the clip lives in the shared head (features.head.CalibratedHead): sqrt(N) training
+    # standard deviations, which no training value reaches
     model, _ = fitted()
-    assert float(model.limit) == pytest.approx(math.sqrt(48))  # the training count
     head = model.head
-    reach = model.limit * head.feature_std
-    low, high = head.feature_mean - reach, head.feature_mean + reach
+    assert float(head.limit) == pytest.approx(math.sqrt(48))  # the training count
     x, lengths, _ = waves(48, seed=11)  # the training set: nothing clipped
-    train = model.features(torch.from_numpy(x), torch.from_numpy(lengths))
-    assert torch.all((train >= low) & (train <= high))
+    z = (model.features(torch.from_numpy(x), torch.from_numpy(lengths)) - head.feature_mean) \
+        / head.feature_std
+    assert float(z.abs().max()) <= math.sqrt(47) + 1e-4
     loud = torch.from_numpy(x * 50.0)  # MPV far beyond anything seen in training
-    features = model.features(loud, torch.from_numpy(lengths))
-    clipped = torch.minimum(torch.maximum(features, low), high)
-    assert not torch.equal(clipped, features)
-    assert torch.equal(model(loud, torch.from_numpy(lengths)), head(clipped))
+    z = (model.features(loud, torch.from_numpy(lengths)) - head.feature_mean) / head.feature_std
+    assert float(z.abs().max()) > head.limit
+    want = (torch.clamp(z, -head.limit, head.limit) @ head.weight.T + head.bias) \
+        / head.temperature
+    assert torch.equal(model(loud, torch.from_numpy(lengths)), want)
 
 
 def test_checkpoint_round_trip_with_weights_only() -> None:

@@ -294,11 +294,12 @@ def test_a_state_dict_from_before_the_frame_reads_sequences_to_their_own_length(
     model, _ = fitted()
     # the layout before the transform and the head were modules: every buffer at the top
     state = {key.split(".")[-1]: value for key, value in model.state_dict().items()}
-    del state["frame"]
+    del state["frame"], state["limit"]  # neither existed then
     restored = MiniRocketClassifier(model.cfg)
     restored.load_state_dict(state)
-    assert int(restored.transform.frame) == 0
+    assert int(restored.transform.frame) == 0 and math.isinf(float(restored.head.limit))
     model.transform.frame.zero_()
+    model.head.limit.fill_(math.inf)
     x, lengths = ragged(5, 2, 5, 60, seed=23)
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
     assert torch.equal(restored(xt, lt), model(xt, lt))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,14 +36,23 @@ SMALL_GRAM = 1 << 33
 
 
 class CalibratedHead(nn.Module):
-    """logits = ((features - mean) / std) @ weight.T + bias, divided by temperature; uniform
-    probabilities until a fit fills the buffers."""
+    """logits = (clip((features - mean) / std, -limit, limit)) @ weight.T + bias, divided by
+    temperature; uniform probabilities until a fit fills the buffers.
+
+    `limit` is sqrt(N) for a standardisation from N sequences: none of them lies further out
+    (a standardised value of N is at most sqrt(N - 1) from 0), so only a test value beyond
+    the whole training range is clipped. MultiRocket's MPV needs it: a bias above nearly every
+    training output leaves a feature of zeros and a few tiny means, whose std (1e-7 on Adiac)
+    turns an ordinary test value into a standardised 1.5e5 and a wrong class into certainty
+    (Adiac's test log loss with `multirocket`: 1.03 unclipped, 0.64 clipped; `rocket`'s moved
+    0.6772 -> 0.6765). A head saved before the clip existed has an infinite limit."""
 
     feature_mean: torch.Tensor
     feature_std: torch.Tensor
     weight: torch.Tensor
     bias: torch.Tensor
     temperature: torch.Tensor
+    limit: torch.Tensor
 
     def __init__(self, num_features: int, num_classes: int) -> None:
         super().__init__()
@@ -51,10 +61,17 @@ class CalibratedHead(nn.Module):
         self.register_buffer("weight", torch.zeros(num_classes, num_features))
         self.register_buffer("bias", torch.zeros(num_classes))
         self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("limit", torch.full((), math.inf))
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any
+                              ) -> None:
+        state_dict.setdefault(prefix + "limit", torch.full((), math.inf))  # before the clip
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F) features -> (B, K) calibrated logits."""
         z = (features - self.feature_mean) / self.feature_std
+        z = torch.clamp(z, -self.limit, self.limit)  # the identity with an infinite limit
         return (z @ self.weight.T + self.bias) / self.temperature
 
     def set(self, fitted: FittedHead) -> None:
@@ -63,6 +80,8 @@ class CalibratedHead(nn.Module):
             buffer = getattr(self, name)
             buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype))
         self.temperature.fill_(fitted.temperature)
+        self.limit.fill_(math.sqrt(fitted.standardised_on) if fitted.standardised_on
+                         else math.inf)
 
 
 @dataclass
@@ -79,6 +98,7 @@ class FittedHead:
     cv_loss: float  # held-out log loss of the calibrated probabilities
     cv_accuracy: float
     cv_brier: float  # held-out Brier score, mean over classes (one-vs-rest)
+    standardised_on: int = 0  # how many sequences the mean and std come from (the clip's N)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -214,7 +234,7 @@ def _fit_head(features: np.ndarray, y: np.ndarray, num_classes: int,
     _, accuracy, brier = held_out_figures(held_out, y, temperature)
     return FittedHead(mean=sp.mean, std=sp.std, weight=ridge_weight(sp, alpha).T,
                       bias=sp.centre, temperature=temperature, alpha=alpha, cv_loss=loss,
-                      cv_accuracy=accuracy, cv_brier=brier)
+                      cv_accuracy=accuracy, cv_brier=brier, standardised_on=n)
 
 
 def held_out_figures(decision: np.ndarray, y: np.ndarray, temperature: float

@@ -155,7 +155,7 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
     _, accuracy, brier = held_out_figures(decision, held_y, temperature)
     head = FittedHead(mean=mean.numpy(), std=std.numpy(), weight=w.numpy(), bias=b.numpy(),
                       temperature=temperature, alpha=penalties[i], cv_loss=loss,
-                      cv_accuracy=accuracy, cv_brier=brier)
+                      cv_accuracy=accuracy, cv_brier=brier, standardised_on=h)
     return StreamedFit(head, best_train, epochs, best_epoch, h)
 
 
