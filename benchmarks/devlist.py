@@ -77,14 +77,15 @@ def record(path: Path, section: str, key: str, dataset: str, row: dict[str, Any]
         tmp.replace(path)
 
 
+def _ok(row: dict[str, Any] | None) -> bool:
+    return row is not None and "error" not in row
+
+
 def complete(aeon: dict[str, dict[str, Any]], ours: dict[str, Any],
              datasets: tuple[str, ...]) -> list[str]:
     """The datasets with all three aeon rows and this model's row, none of them failed."""
-    def ok(row: dict[str, Any] | None) -> bool:
-        return row is not None and "error" not in row
-
     return [d for d in datasets
-            if ok(ours.get(d)) and all(ok(aeon.get(k, {}).get(d)) for k in AEON_KINDS)]
+            if _ok(ours.get(d)) and all(_ok(aeon.get(k, {}).get(d)) for k in AEON_KINDS)]
 
 
 def mean(rows: dict[str, Any], names: list[str], field: str) -> float:
@@ -131,4 +132,11 @@ def table(aeon: dict[str, dict[str, Any]], sinecli: dict[str, dict[str, Any]],
     for name in datasets:
         lines.append(f"{name:<22}" + "".join(f" | {_cell(rows.get(name))}"
                                              for _, rows in columns))
+    whole = [n for n in datasets if all(_ok(rows.get(n)) for _, rows in columns)]
+    for label, names in ((f"mean, {len(whole)} with all", whole),
+                         ("mean, A-C of those", [n for n in whole if n in aeon_env.UCR_DEV])):
+        means = {f: [mean(rows, names, f) for _, rows in columns]
+                 for f in ("accuracy", "log_loss", "seconds")}
+        lines.append(f"{label:<22}" + "".join(
+            f" | {_cell({f: means[f][i] for f in means})}" for i in range(len(columns))))
     return lines

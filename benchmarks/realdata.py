@@ -154,10 +154,14 @@ def report(names: tuple[str, ...], models: tuple[str, ...], results: Path,
     print("\nissue 21 development list: accuracy, log loss, whole-process seconds "
           "(aeon: load+fit+predict; sinecli: train+evaluate)")
     print("\n".join(devlist.table(aeon, ours, names)))
-    when = sorted(r["measured"] for k in aeon.values() for d, r in k.items() if d in names)
-    note = (f"aeon's rows reused from {results} (measured {when[0]} to {when[-1]}), not "
-            "side by side with sinecli's: --fresh-aeon measures them again"
-            if aeon_reused and when else f"all rows measured in this run; kept in {results}")
+    def span(section: dict[str, dict[str, Any]]) -> str:
+        when = sorted(r["measured"] for k in section.values() for d, r in k.items()
+                      if d in names and "measured" in r)
+        return f"{when[0]} to {when[-1]}" if when else "none"
+
+    note = (f"aeon's rows reused from {results} (measured {span(aeon)}; sinecli's "
+            f"{span(ours)}), not side by side: --fresh-aeon measures them again"
+            if aeon_reused else f"all rows measured in this run; kept in {results}")
     print(f"\n{note}\naeon's log loss clips p(true class) at 1e-15 (scikit-learn's old eps: a "
           "one-hot miss costs 34.5); sinecli evaluate's clips at float64 eps (36.0)")
     return [r for m in models for r in devlist.target_rows(m, aeon, ours[m], names)]
@@ -172,6 +176,9 @@ def measure_dev(args: argparse.Namespace, work: Path) -> list[common.Row]:
     kept = devlist.load(results)["aeon"]
     reused = not args.fresh_aeon and any(n in kept.get(k, {}) for k in devlist.AEON_KINDS
                                          for n in names)
+    if args.report:  # nothing measured: the kept rows of the named models (else all)
+        kept_models = tuple(devlist.load(results)["sinecli"])
+        return report(names, models if args.models else kept_models, results, True)
     for name in names:  # each dataset's rows close together in time, under the same load
         aeon_rows((name,), args.ucr, results, args.fresh_aeon)
         sinecli_rows((name,), () if args.aeon_only else models, args.ucr, results, work)
@@ -193,6 +200,8 @@ def main() -> int:
     parser.add_argument("--fresh-aeon", action="store_true",
                         help="measure aeon's rows again instead of reusing the results file's")
     parser.add_argument("--aeon-only", action="store_true", help="only aeon's rows")
+    parser.add_argument("--report", action="store_true",
+                        help="measure nothing: print the results file's rows and targets")
     parser.add_argument("--five", action="store_true", help="the earlier goals instead: "
                         "against MiniRocket on the aeon five (what make bench runs)")
     parser.add_argument("--quick", action="store_true",

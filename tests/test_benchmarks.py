@@ -251,3 +251,5 @@ def test_rows_are_kept_in_one_json_and_every_row_is_printed(
              {"A ", "B ", "C ", "D ", "E "}}
     assert "failed" in lines["E"] and lines["D"].rstrip().endswith("-")
     assert " 1.000   0.200     5.0" in lines["A"]
+    means = next(line for line in out.splitlines() if line.startswith("mean, 3 with all"))
+    assert means.endswith(" 0.900   0.300    18.3")  # sinecli's column: A, B and C
