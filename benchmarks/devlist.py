@@ -140,3 +140,15 @@ def table(aeon: dict[str, dict[str, Any]], sinecli: dict[str, dict[str, Any]],
         lines.append(f"{label:<22}" + "".join(
             f" | {_cell({f: means[f][i] for f in means})}" for i in range(len(columns))))
     return lines
+
+
+def markdown(aeon: dict[str, dict[str, Any]], sinecli: dict[str, dict[str, Any]],
+             datasets: tuple[str, ...]) -> list[str]:
+    """`table` as a Markdown table for docs/performance.md: accuracy / log loss / seconds."""
+    lines = table(aeon, sinecli, datasets)
+    head = ["dataset", *(LABELS[k] for k in AEON_KINDS), *(f"sinecli {m}" for m in sinecli)]
+    out = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for line in lines[3:]:
+        name, *cells = (c.strip() for c in line.split("|"))
+        out.append(f"| {name} | " + " | ".join(" / ".join(c.split()) for c in cells) + " |")
+    return out

@@ -157,13 +157,14 @@ def sinecli_rows(names: tuple[str, ...], models: tuple[str, ...], ucr: Path | No
 
 
 def report(names: tuple[str, ...], models: tuple[str, ...], results: Path,
-           aeon_reused: bool) -> list[common.Row]:
+           aeon_reused: bool, markdown: bool = False) -> list[common.Row]:
     """Print every dataset's row; return the targets' rows, per model."""
     rows = devlist.load(results)
     aeon, ours = rows["aeon"], {m: rows["sinecli"].get(m, {}) for m in models}
     print("\nissue 21 development list: accuracy, log loss, whole-process seconds "
           "(aeon: load+fit+predict; sinecli: train+evaluate)")
-    print("\n".join(devlist.table(aeon, ours, names)))
+    lines = (devlist.markdown if markdown else devlist.table)(aeon, ours, names)
+    print("\n".join(lines))
     def span(section: dict[str, dict[str, Any]]) -> str:
         when = sorted(r["measured"] for k in section.values() for d, r in k.items()
                       if d in names and "measured" in r)
@@ -188,7 +189,8 @@ def measure_dev(args: argparse.Namespace, work: Path) -> list[common.Row]:
                                          for n in names)
     if args.report:  # nothing measured: the kept rows of the named models (else all)
         kept_models = tuple(devlist.load(results)["sinecli"])
-        return report(names, models if args.models else kept_models, results, True)
+        return report(names, models if args.models else kept_models, results, True,
+                      args.markdown)
     for name in names:  # each dataset's rows close together in time, under the same load
         aeon_rows((name,), args.ucr, results, args.fresh_aeon)
         sinecli_rows((name,), () if args.aeon_only else models, args.ucr, results, work)
@@ -212,6 +214,8 @@ def main() -> int:
     parser.add_argument("--aeon-only", action="store_true", help="only aeon's rows")
     parser.add_argument("--report", action="store_true",
                         help="measure nothing: print the results file's rows and targets")
+    parser.add_argument("--markdown", action="store_true",
+                        help="with --report: the rows as a Markdown table")
     parser.add_argument("--five", action="store_true", help="the earlier goals instead: "
                         "against MiniRocket on the aeon five (what make bench runs)")
     parser.add_argument("--quick", action="store_true",

@@ -253,3 +253,8 @@ def test_rows_are_kept_in_one_json_and_every_row_is_printed(
     assert " 1.000   0.200     5.0" in lines["A"]
     means = next(line for line in out.splitlines() if line.startswith("mean, 3 with all"))
     assert means.endswith(" 0.900   0.300    18.3")  # sinecli's column: A, B and C
+    md = devlist.markdown(kept["aeon"], {"default": kept["sinecli"]["default"]}, ("A", "E"))
+    assert md[0] == ("| dataset | MiniRocket | MiniRocket+PrevalidatedRidge | MR-Hydra | "
+                     "sinecli default |")
+    assert md[2] == "| A | 0.800 / 5.000 / 10.0 | 0.800 / 0.500 / 12.0 | 0.900 / 3.000 / 20.0 " \
+        "| 1.000 / 0.200 / 5.0 |" and "| failed |" in md[3]
