@@ -407,3 +407,9 @@ class MiniRocketTransform(nn.Module):
                     out.index_copy_(0, rows, transform(x[rows, :, :width], part_lengths,
                                                        *params))
         return out
+
+    def export_graph(self) -> nn.Module:
+        """A traceable module of the same features, bit for bit (`sinecli export`)."""
+        from sinecli.models.rocket.graph import GraphMiniRocket  # imports this module
+
+        return GraphMiniRocket(self)
