@@ -12,7 +12,7 @@ DEMO   ?= runs/demo
 # Re-install only when the project's dependency files change.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,onnx]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -219,6 +219,8 @@ def describe(path: Path) -> dict[str, Any]:
     except Exception as exc:  # protobuf's DecodeError and others
         raise SinecliError(f"{path}: not an ONNX model (damaged, truncated or another "
                            f"format): {type(exc).__name__}") from exc
+    if not proto.graph.node or not proto.graph.output:  # protobuf parses most bytes as *some*
+        raise SinecliError(f"{path}: not an ONNX model (no graph)")
     meta = {p.key: p.value for p in proto.metadata_props}
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     names = meta.get("class_names")
