@@ -19,6 +19,7 @@ sys.path.insert(0, str(BENCHMARKS))
 import gpu  # noqa: E402
 import import_speed  # noqa: E402
 import inference as inference_bench  # noqa: E402
+import onnx_export  # noqa: E402
 import scale  # noqa: E402
 from common import SINECLI, Row  # noqa: E402
 
@@ -136,3 +137,13 @@ def test_scale_sigterm_mid_fit_at_toy_size(tmp_path: Path) -> None:
     rows = scale.sigterm_rows(600, 0.2, got)
     assert rows[1].ok and "rc 143 (143 wanted), left in folder: nothing" in rows[1].what
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "train.npz"]
+
+
+def test_onnx_benchmark_runs_at_toy_size(tmp_path: Path) -> None:
+    """A GRU exported and run by onnxruntime on 60 sequences, against `sinecli predict`."""
+    pytest.importorskip("onnxruntime", reason="the sinecli[onnx] extra is not installed")
+    rows = onnx_export.measure(tmp_path, kinds=("gru",), n=60, budget=5.0)
+    assert [r.what for r in rows] == ["gru 6e+01x100: onnxruntime seq/s vs predict process",
+                                      "gru 6e+01x100: onnxruntime seq/s vs predict forward",
+                                      "gru: export seconds (with its check)"]
+    assert _measured(rows[:2]) and rows[2].value > 0

@@ -315,7 +315,8 @@ def test_a_difference_over_the_tolerance_is_exit_1_and_writes_nothing(
 def test_no_other_command_imports_the_extra(tmp_path: Path) -> None:
     """onnx, onnxscript and onnxruntime load only for `export` (start-up unchanged)."""
     watch = ("onnx", "onnxscript", "onnxruntime")
-    for args in (["--help"], ["generate", "-o", tmp_path / "d.npz", "-q"],
-                 ["info", tmp_path / "d.npz"], ["export", "--help"]):
+    commands: list[list[str | Path]] = [["--help"], ["generate", "-o", tmp_path / "d.npz", "-q"],
+                                        ["info", tmp_path / "d.npz"], ["export", "--help"]]
+    for args in commands:
         seen = probe(args, tmp_path, watch=watch)
         assert seen == {"code": 0, "heavy": []}, (args, seen)
