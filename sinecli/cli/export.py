@@ -23,9 +23,9 @@ def export(
                            "measured against sinecli, seconds) as one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """The model as ONNX (raw values in, class probabilities out), checked with onnxruntime.
+    r"""The model as ONNX (raw values in, class probabilities out), checked with onnxruntime.
 
-    Needs the optional extra: pip install 'sinecli[onnx]'.
+    Needs the optional extra: pip install 'sinecli\[onnx]'.
     """
     from sinecli.commands.export import run
 
