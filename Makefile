@@ -9,8 +9,9 @@ DEMO   ?= runs/demo
 
 .PHONY: install demo test test-slow lint typecheck bench clean
 
-# Re-install only when the project's dependency files change.
-$(STAMP): pyproject.toml constraints.txt
+# Re-install only when the project's dependency files or its C sources change (setup.py
+# compiles sinecli/models/*/_*.c into the source tree).
+$(STAMP): pyproject.toml constraints.txt setup.py $(wildcard sinecli/models/*.h sinecli/models/*/_*.c)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,onnx]'
 	@touch $(STAMP)
@@ -57,4 +58,5 @@ bench: install
 	$(BIN)/python benchmarks/gpu.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache build
+	find sinecli -name "*.so" -delete

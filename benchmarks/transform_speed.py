@@ -1,6 +1,7 @@
 """rocket's transform alone: sequences/s of MiniRocketTransform.forward on the sine data
 (10^4 x 100 points, equal lengths) and on long ragged series (500 x 350-700 points), on this
-machine's threads and on one thread, in batches of 512 (inference's CPU batch). Compare the
+machine's threads and on one thread, in batches of 512 (inference's CPU batch), by its
+compiled path (native.py) and by its torch path side by side, with their ratio. Compare the
 figures with docs/performance.md ("rocket's transform"), measured the same way.
 """
 
@@ -63,24 +64,44 @@ def seq_per_s(model: Any, x: np.ndarray, lengths: np.ndarray, threads: int,
     return len(xs) / statistics.median(times)
 
 
-def measure(n: int = 10_000, n_long: int = 500, long: int = 700) -> list[tuple[str, float]]:
+def both_paths(model: Any, x: np.ndarray, lengths: np.ndarray, threads: int,
+               repeats: int) -> tuple[float, float]:
+    """seq/s of the compiled path (0 where it is not built) and of the torch path."""
+    from sinecli.models.rocket import native
+
+    compiled = native.PPV
+    fast = seq_per_s(model, x, lengths, threads, repeats=repeats) if compiled else 0.0
+    native.PPV = None
+    try:
+        plain = seq_per_s(model, x, lengths, threads, repeats=repeats)
+    finally:
+        native.PPV = compiled
+    return fast, plain
+
+
+def measure(n: int = 10_000, n_long: int = 500, long: int = 700
+            ) -> list[tuple[str, float, float]]:
+    """(case, compiled seq/s, torch seq/s) rows."""
     threads = torch.get_num_threads()
     rows = []
-    model = fitted(*sine(300, 100, seed=1))
-    x, lengths, _ = sine(n, 100, seed=2)
-    for t in sorted({threads, 1}, reverse=True):
-        rows.append((f"sine {n} x 100, {t} thread(s)", seq_per_s(model, x, lengths, t)))
-    model = fitted(*ragged(200, long, seed=4))
-    x, lengths, _ = ragged(n_long, long, seed=5)
-    for t in sorted({threads, 1}, reverse=True):
-        rows.append((f"ragged {n_long} x {long // 2}-{long}, {t} thread(s)",
-                     seq_per_s(model, x, lengths, t, repeats=2)))
+    cases = [(f"sine {n} x 100", fitted(*sine(300, 100, seed=1)), sine(n, 100, seed=2), 3),
+             (f"ragged {n_long} x {long // 2}-{long}", fitted(*ragged(200, long, seed=4)),
+              ragged(n_long, long, seed=5), 2)]
+    for what, model, (x, lengths, _), repeats in cases:
+        for t in sorted({threads, 1}, reverse=True):
+            rows.append((f"{what}, {t} thread(s)",
+                         *both_paths(model, x, lengths, t, repeats)))
     return rows
 
 
 def main() -> int:
-    for what, value in measure():
-        print(f"{what:45s} {value:10.0f} seq/s", flush=True)
+    from sinecli.models.rocket import native
+
+    if native.PPV is None:
+        print(f"the compiled transform is {native.WHY_NOT}: its column reads 0")
+    print(f"{'case':40s} {'compiled':>10s} {'torch':>10s} {'ratio':>6s}  (seq/s)")
+    for what, fast, plain in measure():
+        print(f"{what:40s} {fast:10.0f} {plain:10.0f} {fast / plain:6.2f}", flush=True)
     return 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import inspect
 import os
 import signal
 import sys
@@ -38,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sinecli._compat import ddp_buffer_sync_option, is_batch_norm
 from sinecli.errors import Interrupted, SinecliError
 
 #: What torchrun puts in each worker's environment.
@@ -170,13 +170,11 @@ class Group(Local):
     def wrap(self, model: nn.Module) -> nn.Module:
         from torch.nn.parallel import DistributedDataParallel
 
-        batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        batch_norm = any(is_batch_norm(m) for m in model.modules())
         # device_ids=None: the module is on this rank's device already, and DDP must not move
         # the lengths, which the models read on the CPU. Buffers are broadcast from rank 0 only
         # where they change (batch-norm statistics); the input scaling is the same everywhere.
-        # (torch 2.13 renamed broadcast_buffers; pyproject allows torch >= 2.6)
-        sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(
-            DistributedDataParallel.__init__).parameters else "broadcast_buffers"
+        sync = ddp_buffer_sync_option()
         # DDP's constructor imports torch._dynamo: about 1.5 s of CPU, once per process
         options: dict[str, Any] = {sync: batch_norm}
         return DistributedDataParallel(model, device_ids=None, **options)

@@ -132,14 +132,14 @@ def score(
 ) -> Scored:
     """Resolve the device, load the checkpoint, check it fits `ds`, and run it in batches."""
     from sinecli import checkpoint, device
+    from sinecli.models import step_width
 
     dev = device.resolve(device_spec)
     ckpt = checkpoint.load(model_path)
     check_compatible(ckpt, ds, data_path)
     model = ckpt.model(dev)
     batch = batch_size or default_batch(dev)
-    workers = device.set_inference_threads(dev, batch, getattr(ckpt.model_config, "hidden", 64),
-                                           threads)
+    workers = device.set_inference_threads(dev, batch, step_width(ckpt.model_config), threads)
     t0 = time.perf_counter()
     proba = predict_proba(model, ds.X, dev, batch, workers, ds.lengths)
     return Scored(ckpt, proba, dev, time.perf_counter() - t0, workers)

@@ -25,6 +25,9 @@ class Kind(StrEnum):
     resnet = "resnet"
     inception = "inception"
     rocket = "rocket"
+    multirocket = "multirocket"
+    hydra = "hydra"
+    mrhydra = "mrhydra"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)

@@ -10,17 +10,13 @@ the arithmetic, the state_dict format and the step hooks remain torch's own.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.optim import Optimizer
 
-
-def _plain(method: Callable[..., Any]) -> Callable[..., Any]:
-    """`method` without torch's decorators (itself if it has none)."""
-    return inspect.unwrap(method)
+from sinecli._compat import unguarded as _plain
 
 
 class _Unguarded:

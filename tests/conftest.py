@@ -30,3 +30,26 @@ def torch_globals() -> Iterator[None]:
     torch.set_num_threads(threads)
     if torch.are_deterministic_algorithms_enabled() != deterministic:
         torch.use_deterministic_algorithms(deterministic)  # the first call imports inductor
+
+
+# --- the compiled kernels (sinecli/models/native.py) and their torch paths -------------------
+
+@pytest.fixture
+def torch_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rocket's (and multirocket's) torch path, where the compiled one (native.py) is built:
+    the tests of its blocking."""
+    from sinecli.models.rocket import native
+
+    monkeypatch.setattr(native, "PPV", None)
+
+
+@pytest.fixture(params=["native", "torch"])
+def each_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both of the transform's paths (the compiled one skipped where it is not built)."""
+    from sinecli.models.rocket import native
+
+    if request.param == "torch":
+        monkeypatch.setattr(native, "PPV", None)
+    elif native.PPV is None:
+        pytest.skip(f"the compiled transform is {native.WHY_NOT}")
+    return str(request.param)

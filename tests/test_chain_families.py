@@ -1,8 +1,8 @@
 """Every model family through the whole chain, as a user runs it: train, evaluate, predict and
 info on a tiny dataset with three channels and unequal lengths (what `sinecli import` makes of
-real series). The families' own maths is tested in test_models.py, test_conv.py and
-test_rocket.py; this checks that each one's checkpoint is an ordinary one that every later
-command reads.
+real series). The families' own maths is tested in test_models.py, test_conv.py,
+test_rocket.py, test_multirocket.py, test_hydra.py and test_mrhydra.py; this checks that each
+one's checkpoint is an ordinary one that every later command reads.
 """
 
 from __future__ import annotations
@@ -40,17 +40,19 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-@pytest.mark.parametrize("kind", ["rocket", "fcn", "resnet", "inception", "lstm"])
+@pytest.mark.parametrize("kind", ["rocket", "multirocket", "hydra", "mrhydra", "fcn", "resnet",
+                                  "inception", "lstm"])
 def test_each_family_runs_the_whole_chain(runner: CliRunner, files: dict[str, Path],
                                           tmp_path: Path, kind: str) -> None:
     model = tmp_path / f"{kind}.pt"
-    flags = [] if kind == "rocket" else ["--epochs", "3", "--batch-size", "8", "--lr", "0.01"]
+    closed_form = kind in ("rocket", "multirocket", "hydra", "mrhydra")
+    flags = [] if closed_form else ["--epochs", "3", "--batch-size", "8", "--lr", "0.01"]
     assert_exit(invoke(runner, "train", files["train"], "-o", model, "--model", kind,
                        "--device", "cpu", "-q", *flags), 0)
     result = invoke(runner, "evaluate", model, files["test"], "--json", "--device", "cpu")
     assert_exit(result, 0)
     metrics = json.loads(result.stdout)
-    assert metrics["accuracy"] >= (0.9 if kind == "rocket" else 0.5), metrics
+    assert metrics["accuracy"] >= (0.9 if closed_form else 0.5), metrics
     predicted = invoke(runner, "predict", model, files["test"], "--device", "cpu")
     assert_exit(predicted, 0)
     rows = list(csv.DictReader(io.StringIO(predicted.stdout)))

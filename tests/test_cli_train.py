@@ -828,3 +828,11 @@ def test_training_flags_the_default_does_not_read_are_refused(runner: CliRunner,
     # the same flag with a gradient-trained model is fine (checked by --print-config)
     assert_exit(invoke(runner, "train", data, "-o", tmp_path / "m.pt", "--model", "gru",
                        *flag, "--print-config"), 0)
+
+
+def test_a_model_flag_of_another_family_names_the_models_that_read_it(
+        runner: CliRunner, data: Path, tmp_path: Path) -> None:
+    result = invoke(runner, "train", data, "-o", tmp_path / "m.pt", "--hidden", "8")
+    assert_exit(result, 2)
+    assert "--hidden: does not apply to model rocket" in result.stderr
+    assert "models that read it: gru, lstm, rnn, notebook" in result.stderr

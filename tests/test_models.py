@@ -433,3 +433,21 @@ def test_scaling_is_per_channel_and_old_scalar_checkpoints_load() -> None:
     x = torch.stack([torch.ones(1, T), 14 * torch.ones(1, T)], dim=1)  # (1, 2, T)
     torch.testing.assert_close(two.normalise(x), torch.ones(1, 2, T) * torch.tensor(
         [1.0, 2.0])[None, :, None])
+
+
+def test_the_registry_answers_family_questions() -> None:
+    from sinecli.models import DEFAULT_WIDTH, ModelConfig, RocketConfig, kinds_reading, step_width
+
+    assert kinds_reading("hidden") == ["gru", "lstm", "rnn", "notebook"]
+    assert "rocket" in kinds_reading("num_features") and "gru" not in kinds_reading("seed")
+    assert kinds_reading("no_such_key") == []
+    assert step_width(ModelConfig(kind="lstm", hidden=17)) == 17
+    assert step_width(RocketConfig()) == DEFAULT_WIDTH
+
+
+def test_the_notebook_reads_one_point_a_step_by_default() -> None:
+    from sinecli.commands.train import resolve
+
+    model_cfg, _ = resolve(None, {"kind": "notebook"}, {})
+    assert model_cfg.patch == 1
+    assert resolve(None, {"kind": "gru"}, {})[0].patch != 1

@@ -12,6 +12,7 @@ import torch
 
 from sinecli.errors import SinecliError
 from sinecli.models import KINDS, build, config_from_dict, family
+from sinecli.models.features.classifier import FeatureClassifier
 from sinecli.models.rocket import (
     KERNEL_TAPS,
     NUM_KERNELS,
@@ -30,6 +31,8 @@ from sinecli.models.rocket import transform as rocket_transform
 from sinecli.models.rocket import workers as rocket_workers
 
 pytestmark = pytest.mark.usefixtures("torch_globals")
+
+
 
 
 def fit_biases_of(model: MiniRocketClassifier, x: torch.Tensor, lengths: torch.Tensor,
@@ -126,7 +129,7 @@ def test_the_84_kernels_are_every_choice_of_three_taps() -> None:
     assert all(a < b < c for a, b, c in KERNEL_TAPS)
 
 
-def test_features_match_a_direct_per_kernel_computation() -> None:
+def test_features_match_a_direct_per_kernel_computation(each_path: str) -> None:
     # integer inputs: every sum is exact in float32, so the comparison is exact too (ties
     # with a bias included)
     x, lengths = ragged(4, 3, 9, 21, seed=3, integers=True)
@@ -166,7 +169,8 @@ def test_count_above_in_blocks_counts_every_value(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(("kernel_block", "count_block"), [(1, 1), (2000, 300)])
 def test_blocks_of_time_steps_compute_the_same_features(monkeypatch: pytest.MonkeyPatch,
                                                          kernel_block: int,
-                                                         count_block: int) -> None:
+                                                         count_block: int,
+                                                         torch_path: None) -> None:
     # one time step at a time, and blocks that split both halves' spans of steps
     model, _ = fitted()
     x, lengths = ragged(9, 2, 5, 70, seed=14)
@@ -177,7 +181,8 @@ def test_blocks_of_time_steps_compute_the_same_features(monkeypatch: pytest.Monk
     assert torch.equal(model.features(xt, lt), whole)
 
 
-def test_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_compute_the_same_features(monkeypatch: pytest.MonkeyPatch, each_path: str
+                                           ) -> None:
     model, _ = fitted()
     x, lengths = ragged(9, 2, 5, 70, seed=13)
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
@@ -330,7 +335,12 @@ def test_temperature_minimises_the_log_loss() -> None:
 
 
 def test_checkpoint_round_trip_with_weights_only() -> None:
-    model, _ = fitted()
+    assert_checkpoint_round_trip(fitted()[0])
+
+
+def assert_checkpoint_round_trip(model: FeatureClassifier) -> None:
+    """A model (of 2 channels) rebuilt from a weights-only load of its config and state
+    dict gives the same logits, bit for bit."""
     buffer = io.BytesIO()
     torch.save({"model_config": model.cfg.to_dict(), "state_dict": model.state_dict()}, buffer)
     buffer.seek(0)
@@ -394,7 +404,7 @@ def test_features_in_chunks_give_the_exact_head_of_the_whole_batch(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # the exact head reads every feature; computed 7 sequences at a time, each row is the
     # same bits as in one batch (a sequence's features depend on it alone), so the fit is too
-    from sinecli.models.rocket import streamed
+    from sinecli.models.features import streamed
 
     whole, report = fitted()
     monkeypatch.setattr(streamed, "CHUNK_ROWS", 7)

@@ -23,11 +23,16 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
-from typer._click.core import ParameterSource
-from typer._click.exceptions import BadParameter, ClickException, MissingParameter, NoSuchOption
 from typer.core import TyperGroup
 
 from sinecli import __version__, atomic, stops, streams
+from sinecli._compat import (
+    BadParameter,
+    ClickException,
+    MissingParameter,
+    NoSuchOption,
+    ParameterSource,
+)
 from sinecli.errors import BrokenStdout, SinecliError
 from sinecli.names import (
     did_you_mean,

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated, cast
 
 import typer
-from typer._click.core import ParameterSource
-from typer._click.exceptions import MissingParameter
 
+from sinecli._compat import MissingParameter, ParameterSource
 from sinecli.cli.root import (
     app,
     emit_json,

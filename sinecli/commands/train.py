@@ -42,7 +42,7 @@ def resolve(
 ) -> tuple[ModelConfig, TrainConfig]:
     """Defaults, then the config's [model] / [train] tables, then the flags that were given."""
     where = f"config {config_path}" if config_path else "train"
-    from sinecli.models import family
+    from sinecli.models import family, kinds_reading
 
     model_table = config.table(config_path, "model")
     for key in DATA_FIELDS:
@@ -59,12 +59,13 @@ def resolve(
                            f"{did_you_mean(unknown[0], keys)} (known: {', '.join(keys)})")
     for key, value in model_flags.items():
         if value is not None and key not in keys:
-            hint = "" if "hidden" in keys else "; for a recurrent model add --model gru"
+            readers = kinds_reading(key)
+            hint = f"; models that read it: {', '.join(readers)}" if readers else ""
             raise SinecliError(f"--{key.replace('_', '-')}: does not apply to model {kind} "
                                f"(its settings: {', '.join(k for k in keys if k != 'kind')})"
                                f"{hint}")
-    if kind == "notebook":  # the notebook's cell reads one point a step
-        model_values.setdefault("patch", 1)
+    for key, value in family(kind).defaults.items():
+        model_values.setdefault(key, value)
     model_cfg: ModelConfig = config.build(family(kind).config, model_values, f"{where} [model]")
     train_cfg = config.build(
         TrainConfig, config.merge(config.table(config_path, "train"), train_flags),
@@ -227,7 +228,7 @@ def _train(
                        resume, group)
     assert output is not None
     from sinecli import checkpoint, device
-    from sinecli.models import family
+    from sinecli.models import family, step_width
     from sinecli.progress import make_reporter
     from sinecli.train import fit, planned_epochs
 
@@ -239,8 +240,7 @@ def _train(
     # a closed-form fit keeps torch's threads unless told: its transform shares a batch out
     # among all of them (rocket.workers), where a small recurrent step runs best on one
     if threads or not closed_form:
-        device.set_cpu_threads(dev, train_cfg.batch_size, getattr(model_cfg, "hidden", 64),
-                               threads)
+        device.set_cpu_threads(dev, train_cfg.batch_size, step_width(model_cfg), threads)
     if not quiet:
         print(f"training {model_cfg.kind} on {data} ({ds.n} sequences x {ds.length} points, "
               f"{len(ds.class_names)} classes), device {device.describe(dev)}"

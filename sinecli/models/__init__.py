@@ -16,17 +16,21 @@ from typing import Any
 
 from sinecli import names
 from sinecli.errors import SinecliError
-from sinecli.models import base, conv, notebook, recurrent, rocket
+from sinecli.models import base, conv, hydra, mrhydra, multirocket, notebook, recurrent, rocket
 from sinecli.models.base import ModelConfig, Scaled
 from sinecli.models.conv import ConvClassifier, ConvConfig
 from sinecli.models.ensemble import MAX_MEMBERS, Ensemble
+from sinecli.models.hydra import HydraClassifier, HydraConfig
+from sinecli.models.mrhydra import MRHydraClassifier, MRHydraConfig
+from sinecli.models.multirocket import MultiRocketClassifier, MultiRocketConfig
 from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
 from sinecli.models.rocket import MiniRocketClassifier, RocketConfig
 
-__all__ = ["FAMILIES", "KINDS", "LEGACY_DEFAULTS", "MAX_MEMBERS", "Ensemble", "Family",
-           "ModelConfig", "NotebookRNN", "RecurrentClassifier", "build", "build_members",
-           "check_members", "config_from_dict", "family", "validate"]
+__all__ = ["DEFAULT_WIDTH", "FAMILIES", "KINDS", "LEGACY_DEFAULTS", "MAX_MEMBERS", "Ensemble",
+           "Family", "ModelConfig", "NotebookRNN", "RecurrentClassifier", "build", "build_members",
+           "check_members", "config_from_dict", "family", "kinds_reading", "step_width",
+           "validate"]
 
 
 @dataclass(frozen=True)
@@ -53,21 +57,34 @@ class Family:
     parameters: Callable[[Any], int] = field(kw_only=True)
     #: The training settings (TrainConfig fields) this family reads; None: all of them.
     train_keys: tuple[str, ...] | None = field(default=None, kw_only=True)
+    #: Config values this family defaults otherwise than its config class (which it shares).
+    defaults: dict[str, Any] = field(default_factory=dict, kw_only=True)
+    #: The width of one step of the model (a recurrent layer's hidden size), which chooses
+    #: the CPU threads of small steps (sinecli.device); DEFAULT_WIDTH where none applies.
+    width: Callable[[Any], int] | None = field(default=None, kw_only=True)
 
+
+def _hidden(cfg: Any) -> int:
+    return int(cfg.hidden)
+
+
+#: The step width of a family that gives none (see Family.width).
+DEFAULT_WIDTH = 64
 
 FAMILIES: dict[str, Family] = {
     "gru": Family(ModelConfig, recurrent.validate, RecurrentClassifier,
                   summary="gated recurrent unit over patches of points",
-                  parameters=recurrent.parameter_count),
+                  parameters=recurrent.parameter_count, width=_hidden),
     "lstm": Family(ModelConfig, recurrent.validate, RecurrentClassifier,
                    summary="long short-term memory over patches of points",
-                   parameters=recurrent.parameter_count),
+                   parameters=recurrent.parameter_count, width=_hidden),
     "rnn": Family(ModelConfig, recurrent.validate, RecurrentClassifier,
                   summary="plain tanh recurrent network over patches of points",
-                  parameters=recurrent.parameter_count),
+                  parameters=recurrent.parameter_count, width=_hidden),
     "notebook": Family(ModelConfig, notebook.validate, NotebookRNN, fixed_length=True,
                        summary="the notebook's hand-written cell, for comparison",
-                       parameters=notebook.parameter_count),
+                       parameters=notebook.parameter_count, width=_hidden,
+                       defaults={"patch": 1}),  # the notebook's cell reads one point a step
     "fcn": Family(ConvConfig, conv.validate, ConvClassifier,
                   summary="fully convolutional network (Wang et al. 2017), 3 convolutions",
                   parameters=conv.parameter_count),
@@ -81,6 +98,21 @@ FAMILIES: dict[str, Family] = {
                      summary="MiniRocket-style random-kernel features, calibrated ridge head",
                      parameters=rocket.parameter_count,
                      train_keys=("seed", "ensemble", "deterministic")),
+    "multirocket": Family(MultiRocketConfig, multirocket.validate, MultiRocketClassifier,
+                          fit=multirocket.fit,
+                          summary="MultiRocket features (Tan et al. 2022): MiniRocket's kernels "
+                                  "on the series and its first difference, 4 poolings each, "
+                                  "calibrated ridge head",
+                          parameters=multirocket.parameter_count,
+                          train_keys=("seed", "ensemble", "deterministic")),
+    "hydra": Family(HydraConfig, hydra.validate, HydraClassifier, fit=hydra.fit,
+                    summary="Hydra: counts of competing random kernels, calibrated ridge head",
+                    parameters=hydra.parameter_count,
+                    train_keys=("seed", "ensemble", "deterministic")),
+    "mrhydra": Family(MRHydraConfig, mrhydra.validate, MRHydraClassifier, fit=mrhydra.fit,
+                      summary="MultiRocket-Hydra: both feature sets, one calibrated ridge head",
+                      parameters=mrhydra.parameter_count,
+                      train_keys=("seed", "ensemble", "deterministic")),
 }
 KINDS = tuple(FAMILIES)
 if KINDS != names.KINDS:  # the CLI lists sinecli.names.KINDS without importing torch
@@ -95,6 +127,19 @@ def family(kind: str, where: str = "model") -> Family:
         raise SinecliError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}"
                            + names.did_you_mean(kind, KINDS))
     return FAMILIES[kind]
+
+
+def step_width(cfg: Any) -> int:
+    """The width of one step of the model `cfg` configures (Family.width)."""
+    width = family(cfg.kind).width
+    return DEFAULT_WIDTH if width is None else width(cfg)
+
+
+def kinds_reading(key: str) -> list[str]:
+    """The model kinds whose config has the field `key` (for a hint when a flag does not apply
+    to the chosen model)."""
+    return [kind for kind, fam in FAMILIES.items()
+            if key in {f.name for f in dataclasses.fields(fam.config)}]
 
 
 def validate(cfg: Any, where: str = "model") -> None:

@@ -1,8 +1,17 @@
 """The random-kernel family `rocket`: the MiniRocket transform (`transform`; its parameters'
-fit in `fitting`, its thread policy in `workers`), the calibrated head other feature families
-share (`head`, fitted exactly, or `streamed` from chunks), and the model that joins them
-(`model`)."""
+fit in `fitting`, its thread policy in `workers`) and the model that joins it to the
+calibrated head every feature family shares (`model`; the head and its fits live in
+`sinecli.models.features`)."""
 
+from sinecli.models.features.head import (
+    CalibratedHead,
+    FittedHead,
+    fit_head,
+    fit_temperature,
+    golden_section,
+    leave_one_out,
+    log_softmax,
+)
 from sinecli.models.rocket.config import (
     KERNEL_SIZE,
     NUM_KERNELS,
@@ -13,15 +22,6 @@ from sinecli.models.rocket.config import (
     validate,
 )
 from sinecli.models.rocket.fitting import dilation_length_for, draw_sequences, fit_biases
-from sinecli.models.rocket.head import (
-    CalibratedHead,
-    FittedHead,
-    fit_head,
-    fit_temperature,
-    golden_section,
-    leave_one_out,
-    log_softmax,
-)
 from sinecli.models.rocket.model import MiniRocketClassifier, fit
 from sinecli.models.rocket.transform import (
     KERNEL_TAPS,

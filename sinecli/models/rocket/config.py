@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sinecli.errors import SinecliError
 from sinecli.models.base import FamilyConfig, check_data_fields, check_size
+from sinecli.models.features.classifier import head_field_checks
 
 KERNEL_SIZE = 9
 NUM_KERNELS = 84
 MAX_FEATURES = 200_000
 MAX_DILATIONS = 64
-#: Largest training set whose head is fitted exactly (leave-one-out over every sequence, one
-#: N x N eigendecomposition); larger sets stream (see `head.fit_streamed`). Bounds below.
-MAX_EXACT = 100_000
-MAX_HEAD_EPOCHS = 1_000
 
 
 @dataclass(frozen=True)
@@ -61,21 +59,21 @@ def parameter_count(cfg: RocketConfig) -> int:
 
 
 def validate(cfg: RocketConfig, where: str) -> None:
+    check_kernel_fields(cfg, where, NUM_KERNELS, MAX_FEATURES, parameter_count(cfg))
+
+
+def check_kernel_fields(cfg: Any, where: str, fewest: int, most: int, parameters: int) -> None:
+    """The checks every family of MiniRocket's kernels shares: `num_features` in [fewest,
+    most], `max_dilations_per_kernel`, the head's and the data's fields and the size."""
     checks = [
-        (NUM_KERNELS <= cfg.num_features <= MAX_FEATURES,
-         f"num_features must be in [{NUM_KERNELS}, {MAX_FEATURES}], got {cfg.num_features}"),
+        (fewest <= cfg.num_features <= most,
+         f"num_features must be in [{fewest}, {most}], got {cfg.num_features}"),
         (1 <= cfg.max_dilations_per_kernel <= MAX_DILATIONS,
          f"max_dilations_per_kernel must be in [1, {MAX_DILATIONS}], "
          f"got {cfg.max_dilations_per_kernel}"),
-        (0 <= cfg.seed < 2**63, f"seed must be in [0, 2**63), got {cfg.seed}"),
-        (2 <= cfg.exact_limit <= MAX_EXACT,
-         f"exact_limit must be in [2, {MAX_EXACT}], got {cfg.exact_limit}"),
-        (0 <= cfg.head_epochs <= MAX_HEAD_EPOCHS,
-         f"head_epochs must be in [0, {MAX_HEAD_EPOCHS}] (0: chosen by the data's size), "
-         f"got {cfg.head_epochs}"),
-    ]
+    ] + head_field_checks(cfg)
     for ok, message in checks:
         if not ok:
             raise SinecliError(f"{where}: {message}")
     check_data_fields(cfg, where)
-    check_size(parameter_count(cfg), where)
+    check_size(parameters, where)

@@ -38,13 +38,16 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sinecli.models.rocket import native
 from sinecli.models.rocket.config import (
     KERNEL_SIZE,
     NUM_KERNELS,
@@ -60,6 +63,8 @@ from sinecli.threads import run_jobs
 #: the leading pairs of the same ordering of pairs: see `kernel_outputs`).
 KERNEL_TAPS: tuple[tuple[int, int, int], ...] = tuple(
     sorted(itertools.combinations(range(KERNEL_SIZE), 3), key=lambda c: c[::-1]))
+#: KERNEL_TAPS for the compiled path (native.py).
+_TAPS = torch.tensor(KERNEL_TAPS, dtype=torch.int32)
 #: Float elements of scratch memory a batch of sequences may take (about 128 MB); a larger
 #: batch is computed in parts.
 CHUNK_ELEMENTS = 1 << 25
@@ -238,35 +243,34 @@ def count_above(values: torch.Tensor, edges: torch.Tensor,
     return total
 
 
-def dilation_features(xp: torch.Tensor, lengths: np.ndarray, dilation: int, slot: int,
-                      mask: torch.Tensor, edges: torch.Tensor, out: torch.Tensor) -> None:
-    """The PPV features of one (dilation, slot) pair, written into `out` (84, n, B) (kernel,
-    bias, sequence), on a scaled, zero-padded, time-major batch xp (W + 8 * dilation, C, B),
-    padded by `pad_time`, of `lengths` (B,) <= W (on the host); `mask` (84, C) the kernels'
-    channels, `edges` (84, n) their biases.
+def counted_blocks(xp: torch.Tensor, lengths: np.ndarray, dilation: int, slot: int,
+                   mask: torch.Tensor) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """The kernel outputs of one (dilation, slot) pair that each sequence counts, for a
+    pooling to reduce: yields (first kernel, first time step a, values (z - a, 42, B)), the
+    kernels first, first + 2, ... (one half: inner or full, see `_inner_first`), in order of
+    time within each half; xp (W + 8 * dilation, C, B) is a scaled, zero-padded, time-major
+    batch padded by `pad_time`, of `lengths` (B,) <= W (on the host); `mask` (84, C) the
+    kernels' channels.
 
-    The kernel outputs are computed and counted a block of time steps at a time (about
-    `KERNEL_BLOCK` values, never the whole (W, 84, B) array). Each half of the kernels
-    (inner, full) reads only the time steps where some sequence counts; inside the steps
-    every sequence counts (all of them when the lengths are equal) the outputs are counted
-    as they are, elsewhere the positions a sequence does not count read -inf, which exceeds
-    no bias."""
+    The kernel outputs are computed a block of time steps at a time (about `KERNEL_BLOCK`
+    values, never the whole (W, 84, B) array). Each half reads only the time steps where some
+    sequence counts; inside the steps every sequence counts (all of them when the lengths are
+    equal) the outputs are yielded as they are, elsewhere the positions a sequence does not
+    count read -inf, which exceeds no bias."""
     _, c, b = xp.shape
-    n = edges.shape[1]
     first = _inner_first(slot)
-    halves = []  # (first kernel, starts, ends, span, common span, counts (42, n, B))
+    halves = []  # (first kernel, starts, ends, span, common span)
     for start, inner in ((first, True), (1 - first, False)):
         starts, ends = _counted(lengths, dilation, inner)
         halves.append((start, starts, ends, (int(starts.min()), int(ends.max())),
-                       (int(starts.max()), int(ends.min())),
-                       xp.new_zeros(NUM_KERNELS // 2, n, b)))
+                       (int(starts.max()), int(ends.min()))))
     lo = min(half[3][0] for half in halves)
     hi = max(half[3][1] for half in halves)
     rows = max(1, KERNEL_BLOCK // (c * NUM_KERNELS * b))
     for s in range(lo, hi, rows):
         e = min(s + rows, hi)
         conv = combine_channels(kernel_outputs(xp, dilation, s, e), mask)  # (e - s, 84, B)
-        for start, starts, ends, (first_step, end_step), (all_from, all_to), total in halves:
+        for start, starts, ends, (first_step, end_step), (all_from, all_to) in halves:
             a, z = max(s, first_step), min(e, end_step)
             if a >= z:
                 continue
@@ -276,26 +280,60 @@ def dilation_features(xp: torch.Tensor, lengths: np.ndarray, dilation: int, slot
                 here = (t >= torch.from_numpy(starts).to(xp.device)) & \
                     (t < torch.from_numpy(ends).to(xp.device))
                 values = values.masked_fill(~here[:, None, :], -math.inf)
-            count_above(values, edges[start::2], total)
-    for start, starts, ends, _, _, total in halves:
+            yield start, a, values
+
+
+def counted_span(lengths: np.ndarray, dilation: int, slot: int, first_kernel: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The positions [start, end) (each (B,)) that the half of `counted_blocks` whose first
+    kernel is `first_kernel` counts for each sequence of `lengths`."""
+    return _counted(lengths, dilation, first_kernel == _inner_first(slot))
+
+
+def dilation_features(xp: torch.Tensor, lengths: np.ndarray, dilation: int, slot: int,
+                      mask: torch.Tensor, edges: torch.Tensor, out: torch.Tensor) -> None:
+    """The PPV features of one (dilation, slot) pair, written into `out` (1, 84, n, B)
+    (operator, kernel, bias, sequence), from the outputs of `counted_blocks` (same
+    arguments); `edges` (84, n) the kernels' biases."""
+    n, b = edges.shape[1], xp.shape[2]
+    totals = {start: xp.new_zeros(NUM_KERNELS // 2, n, b) for start in (0, 1)}
+    for start, _, values in counted_blocks(xp, lengths, dilation, slot, mask):
+        count_above(values, edges[start::2], totals[start])
+    for start, total in totals.items():
+        starts, ends = counted_span(lengths, dilation, slot, start)
         counted = torch.from_numpy(ends - starts).to(device=xp.device, dtype=xp.dtype)
-        torch.div(total, counted, out=out[start::2])
+        torch.div(total, counted, out=out[0, start::2])
+
+
+#: A pooling of one (dilation, slot) pair: (xp, lengths, dilation, slot, mask, edges, out
+#: (operators, 84, n, B)) -> None, as `dilation_features` (PPV, one operator).
+Pooling = Callable[[torch.Tensor, np.ndarray, int, int, torch.Tensor, torch.Tensor,
+                    torch.Tensor], None]
+#: A pooling's compiled kernel (native.py): (xp, dilation, mask, edges, taps, the inner and
+#: full halves' counted (starts, ends), the first inner kernel, out (B, P * F), the first
+#: column, F) -> None, each operator's features written into its columns of out.
+Compiled = Callable[..., None]
 
 
 def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
               counts: torch.Tensor, masks: torch.Tensor, biases: torch.Tensor,
-              pool: ThreadPoolExecutor | None = None, out: torch.Tensor | None = None
-              ) -> torch.Tensor:
-    """The PPV features (B, F) of a scaled, zero-padded batch x (B, C, W) whose sequences
-    have `lengths` (B,) <= W; F = 84 * counts.sum(), ordered by dilation, kernel, bias;
-    written into `out` (B, F) when given. With a `pool`, its threads compute the dilations
-    (the costliest first), each into its own rows of an (F, B) array (every write
-    contiguous along the batch), transposed into (B, F) once at the end; the values do not
-    depend on which thread computes them."""
+              pool: ThreadPoolExecutor | None = None, out: torch.Tensor | None = None,
+              pooling: Pooling = dilation_features, operators: int = 1,
+              compiled: Compiled | None = None) -> torch.Tensor:
+    """The features (B, P * F) of a scaled, zero-padded batch x (B, C, W) whose sequences
+    have `lengths` (B,) <= W: for each of the P `operators` of the `pooling` (PPV alone by
+    default), F = 84 * counts.sum() features ordered by dilation, kernel, bias; written into
+    `out` (B, P * F) when given. With a `pool`, its threads compute the dilations (the
+    costliest first); the values do not depend on which thread computes them.
+
+    Where the pooling's `compiled` kernel can run (PPV's by default: native.py), it writes
+    each dilation's columns of `out` in place; otherwise the torch `pooling` writes its own
+    rows of a (P * F, B) array (every write contiguous along the batch), transposed into
+    (B, P * F) once at the end."""
     b, _, width = x.shape
+    f = biases.numel()
     if out is None:
-        out = x.new_empty(b, biases.numel())
-    features = x.new_empty(biases.numel(), b)
+        out = x.new_empty(b, operators * f)
     jobs = []
     at = 0
     for slot, (d, n) in enumerate(zip(dilations.tolist(), counts.tolist(), strict=True)):
@@ -308,16 +346,65 @@ def transform(x: torch.Tensor, lengths: torch.Tensor, dilations: torch.Tensor,
     top = (KERNEL_SIZE // 2) * widest
     xp = pad_time(x.permute(2, 1, 0), widest)  # (W + 8 * widest, C, B): time-major, padded
     own = lengths.cpu().numpy()
+    if compiled is None and pooling is dilation_features:
+        compiled = native.dilation_ppv
+    can_compile = compiled is not None and native.usable(xp, masks, biases) and \
+        out.dtype == torch.float32 and out.stride(1) == 1
+    features = None if can_compile else x.new_empty(operators, f, b)
 
     def run(slot: int, d: int, lo: int, hi: int) -> None:
         pad = (KERNEL_SIZE // 2) * d
-        dilation_features(xp[top - pad: top + width + pad], own, d, slot, masks[slot],
-                          biases[lo: hi].view(NUM_KERNELS, -1),
-                          features[lo: hi].view(NUM_KERNELS, -1, b))
+        part = xp[top - pad: top + width + pad]
+        edges = biases[lo: hi].view(NUM_KERNELS, -1)
+        if features is None:
+            assert compiled is not None
+            compiled(part, d, masks[slot], edges, _TAPS, _counted(own, d, True),
+                     _counted(own, d, False), _inner_first(slot), out, lo, f)
+        else:
+            pooling(part, own, d, slot, masks[slot], edges,
+                    features[:, lo: hi].view(operators, NUM_KERNELS, -1, b))
 
     jobs.sort(key=lambda job: job[2] - job[3] - 2 * NUM_KERNELS)  # ~ cost: features + conv
     run_jobs(pool, run, jobs)
-    out.copy_(features.T)  # one transposition, in blocks (out contiguous)
+    if features is None:
+        return out
+    flat = features.view(-1, b).T  # (B, P * F)
+    # one transposition, in blocks, into a contiguous array (into columns of a wider one,
+    # element by element: 2x slower for multirocket's 213 x 24,864)
+    out.copy_(flat if out.is_contiguous() else flat.contiguous())
+    return out
+
+
+def by_length(x: torch.Tensor, lengths: torch.Tensor, width: int, per_point: int,
+              compute: Callable[[torch.Tensor, torch.Tensor, ThreadPoolExecutor | None,
+                                 torch.Tensor], Any]) -> torch.Tensor:
+    """Features (B, width) of a scaled batch x (B, C, T), zero past each length (B,), as
+    `compute(x part, its lengths, pool, out rows)` writes them, in parts of similar lengths
+    (sorted) so that a part reads only as far as its longest sequence, each part's scratch
+    about `CHUNK_ELEMENTS` (`per_point` elements per point and worker). Lengths already in
+    order (equal lengths, above all) are read in place, in contiguous parts written straight
+    into the result; otherwise each part is gathered in order of length and its rows copied
+    back."""
+    b, c, t = x.shape
+    out = x.new_empty(b, width)
+    if b == 0:
+        return out
+    in_order = b == 1 or bool((lengths[1:] >= lengths[:-1]).all())
+    order = None if in_order else torch.argsort(lengths, stable=True)
+    with cpu_workers(x.device, b * c * t) as pool:
+        workers = 1 if pool is None else torch.get_num_threads()
+        step = max(1, CHUNK_ELEMENTS // max(t * per_point * workers, 1))
+        for lo in range(0, b, step):
+            hi = min(lo + step, b)
+            if order is None:
+                part_lengths = lengths[lo: hi]
+                compute(x[lo: hi, :, :int(part_lengths[-1])], part_lengths, pool, out[lo: hi])
+            else:
+                rows = order[lo: hi]
+                part_lengths = lengths[rows]
+                part = x.new_empty(hi - lo, width)
+                compute(x[rows, :, :int(part_lengths[-1])], part_lengths, pool, part)
+                out.index_copy_(0, rows, part)
     return out
 
 
@@ -365,6 +452,14 @@ class MiniRocketTransform(nn.Module):
     def used_dilations(self) -> list[int]:
         return [int(d) for d, n in zip(self.dilations, self.counts, strict=True) if n > 0]
 
+    def fit_parameters(self, rows_of: Any, lengths: np.ndarray, rng: np.random.Generator,
+                       dilation_length: int | None = None) -> dict[str, Any]:
+        """The frame, dilations, channel subsets and biases for training sequences of
+        `lengths` (see `fitting.fit_transform`)."""
+        from sinecli.models.rocket.fitting import fit_transform  # fitting imports this module
+
+        return fit_transform(self, rows_of, lengths, rng, dilation_length)
+
     def framed(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scaled x (B, C, T), zero past each length -> widened with zeros to `frame` points
         when narrower, and the lengths it is read to: max(own length, frame). What a sequence
@@ -378,35 +473,11 @@ class MiniRocketTransform(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Scaled x (B, C, T), zero past each length, and lengths (B,) -> PPV features (B, F),
-        in parts of similar lengths (sorted) so that a part reads only as far as its longest
-        sequence. Lengths already in order (equal lengths, above all) are read in place, in
-        contiguous parts written straight into the result; otherwise each part is gathered
-        in order of length and its rows copied back."""
+        in parts of similar lengths (`by_length`)."""
         x, lengths = self.framed(x.to(self.biases.dtype), lengths)
-        b, c, t = x.shape
-        out = x.new_empty(b, self.biases.numel())
-        if b == 0:
-            return out
-        in_order = b == 1 or bool((lengths[1:] >= lengths[:-1]).all())
-        order = None if in_order else torch.argsort(lengths, stable=True)
-        with cpu_workers(x.device, b * c * t) as pool:
-            workers = 1 if pool is None else torch.get_num_threads()
-            per_row = t * (c * 160 + 128) * workers  # scratch elements per sequence
-            step = max(1, CHUNK_ELEMENTS // max(per_row, 1))
-            params = (self.dilations, self.counts, self.channel_masks, self.biases, pool)
-            for lo in range(0, b, step):
-                hi = min(lo + step, b)
-                if order is None:
-                    part_lengths = lengths[lo: hi]
-                    width = int(part_lengths[-1])
-                    transform(x[lo: hi, :, :width], part_lengths, *params, out=out[lo: hi])
-                else:
-                    rows = order[lo: hi]
-                    part_lengths = lengths[rows]
-                    width = int(part_lengths[-1])
-                    out.index_copy_(0, rows, transform(x[rows, :, :width], part_lengths,
-                                                       *params))
-        return out
+        params = (self.dilations, self.counts, self.channel_masks, self.biases)
+        return by_length(x, lengths, self.num_features, x.shape[1] * 160 + 128,
+                         lambda xs, ls, pool, out: transform(xs, ls, *params, pool, out))
 
     def export_graph(self) -> nn.Module:
         """A traceable module of the same features, bit for bit (`sinecli export`)."""

@@ -11,9 +11,9 @@ import pytest
 import torch
 from sklearn.metrics import log_loss
 
-from sinecli.models.rocket import head as head_module
-from sinecli.models.rocket import streamed
-from sinecli.models.rocket.head import (
+from sinecli.models.features import head as head_module
+from sinecli.models.features import streamed
+from sinecli.models.features.head import (
     ALPHAS,
     INV_TEMPERATURE_RANGE,
     decompose,

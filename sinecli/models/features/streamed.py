@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from sinecli.distributed import Local
-from sinecli.models.rocket.head import FittedHead, fit_temperature, held_out_figures
+from sinecli.models.features.head import FittedHead, fit_temperature, held_out_figures
 
 #: L2 penalties (on the mean cross-entropy, standardised features) trained side by side.
 PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1)

@@ -1,0 +1,68 @@
+"""The MultiRocket-Hydra family's config: MultiRocket's and Hydra's settings side by side
+(each part's config derived from it), its sizes and its checks (no tensors here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sinecli.models.base import FamilyConfig
+from sinecli.models.hydra import config as hydra
+from sinecli.models.multirocket import config as multirocket
+
+
+@dataclass(frozen=True)
+class MRHydraConfig(FamilyConfig):
+    """MultiRocket-Hydra (MR-Hydra, Dempster et al. 2023): MultiRocket's features and Hydra's,
+    concatenated under one calibrated linear head, each feature standardised by it.
+
+    `num_features`, `max_dilations_per_kernel` and `fill_to_longest` are MultiRocket's
+    (sinecli.models.multirocket); `groups` and `kernels_per_group` Hydra's
+    (sinecli.models.hydra), whose part reads each sequence to its own length, as `hydra` does
+    by default; `seed`, `exact_limit` and `head_epochs` mean what they mean for every feature
+    family; `seq_len`, `num_classes` and `channels` come from the training data.
+    """
+
+    kind: str = "mrhydra"
+    num_features: int = 50_000
+    max_dilations_per_kernel: int = 32
+    groups: int = 64
+    kernels_per_group: int = 8
+    fill_to_longest: bool = True
+    seed: int = 0
+    exact_limit: int = 4096
+    head_epochs: int = 0
+    seq_len: int = 100
+    num_classes: int = 3
+    channels: int = 1
+
+
+def parts(cfg: MRHydraConfig) -> tuple[multirocket.MultiRocketConfig, hydra.HydraConfig]:
+    """The two parts' configs."""
+    shared: dict[str, Any] = {"seed": cfg.seed, "exact_limit": cfg.exact_limit,
+                              "head_epochs": cfg.head_epochs, "seq_len": cfg.seq_len,
+                              "num_classes": cfg.num_classes, "channels": cfg.channels}
+    return (multirocket.MultiRocketConfig(num_features=cfg.num_features,
+                                          max_dilations_per_kernel=cfg.max_dilations_per_kernel,
+                                          fill_to_longest=cfg.fill_to_longest, **shared),
+            hydra.HydraConfig(groups=cfg.groups, kernels_per_group=cfg.kernels_per_group,
+                              **shared))
+
+
+def feature_count(cfg: MRHydraConfig) -> int:
+    m, h = parts(cfg)
+    return multirocket.feature_count(m) + hydra.feature_count(h)
+
+
+def parameter_count(cfg: MRHydraConfig) -> int:
+    """Both parts' (each with a head over its own features: the one head over both has
+    (K + 1) fewer)."""
+    m, h = parts(cfg)
+    return multirocket.parameter_count(m) + hydra.parameter_count(h)
+
+
+def validate(cfg: MRHydraConfig, where: str) -> None:
+    """Each part's checks, which name the shared field where they fail."""
+    m, h = parts(cfg)
+    multirocket.validate(m, where)
+    hydra.validate(h, where)
