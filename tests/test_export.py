@@ -320,3 +320,18 @@ def test_no_other_command_imports_the_extra(tmp_path: Path) -> None:
     for args in commands:
         seen = probe(args, tmp_path, watch=watch)
         assert seen == {"code": 0, "heavy": []}, (args, seen)
+
+
+def test_a_family_without_a_traceable_transform_says_so(
+        work: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feature family whose transform has no export_graph() and a forward pass that
+    torch.export cannot trace (rocket's own, with its hook taken away): exit 1, naming the
+    kind and the hook, never a traceback."""
+    from sinecli.models.rocket.transform import MiniRocketTransform
+
+    monkeypatch.delattr(MiniRocketTransform, "export_graph")
+    ckpt, _ = work["rocket"]
+    with pytest.raises(onnx_file.ExportFailed, match=r"rocket models cannot be exported yet: "
+                       r"their transform has no export_graph\(\)") as caught:
+        onnx_file.export(ckpt, "0" * 64)
+    assert caught.value.exit_code == 1 and "\x1b[" not in str(caught.value)

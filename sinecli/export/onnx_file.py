@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import torch
 from sinecli import __version__
 from sinecli.checkpoint import Checkpoint
 from sinecli.errors import SinecliError
-from sinecli.export.graph import probability_graph
+from sinecli.export.graph import FeatureGraph, probability_graph
 
 #: The ONNX operator set written (onnxruntime 1.17 and later run it).
 OPSET = 20
@@ -41,6 +42,7 @@ TOLERANCE = 1e-5
 #: Sequences of the checkpoint's own shape that the check runs (seeded: the same every time).
 CHECK_SEQUENCES = 6
 INPUT, LENGTHS, OUTPUT = "x", "lengths", "probabilities"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of torch.onnx's messages
 
 
 @dataclass
@@ -110,7 +112,7 @@ def to_onnx(graph: torch.nn.Module, x: np.ndarray, lengths: np.ndarray | None,
                                         dynamic_shapes=shapes, opset_version=OPSET,
                                         dynamo=True, external_data=False, verbose=False)
     except Exception as exc:  # torch.export and onnxscript raise many types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = _ANSI.sub("", (str(exc).strip().splitlines() or [type(exc).__name__])[0])
         raise ExportFailed(f"torch.onnx.export failed: {type(exc).__name__}: {first}") from exc
     assert program is not None
     proto = program.model_proto
@@ -184,7 +186,15 @@ def export(ckpt: Checkpoint, sha256: str) -> Exported:
     model = ckpt.model("cpu")
     graph = probability_graph(model, reads_lengths=not fixed).eval()
     x, lengths = check_inputs(ckpt, CHECK_SEQUENCES)
-    proto = to_onnx(graph, x, lengths, dynamic_time=not fixed)
+    try:
+        proto = to_onnx(graph, x, lengths, dynamic_time=not fixed)
+    except ExportFailed as exc:
+        if any(isinstance(m, FeatureGraph) and not hasattr(m.model.transform, "export_graph")
+               for m in graph.modules()):
+            raise ExportFailed(f"checkpoint {ckpt.path}: {ckpt.model_config.kind} models cannot "
+                               "be exported yet: their transform has no export_graph() and its "
+                               f"forward pass is not traceable ({exc})") from exc
+        raise
     data = proto.SerializeToString()
     got = run(session(data), x, lengths)
     want = predict_proba(model, x, torch.device("cpu"), lengths=lengths)
