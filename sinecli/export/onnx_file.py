@@ -80,9 +80,10 @@ def check_inputs(ckpt: Checkpoint, n: int, seed: int = 0
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """torch.onnx's remarks (warnings, log lines about optional packages) off stderr: the
-    command reports the result itself."""
-    logger = logging.getLogger("torch.onnx")
+    """torch's remarks while exporting (warnings, log lines about optional packages, the
+    graph torch.export dumps when it cannot trace) off stderr: the command reports the result
+    itself, in one line."""
+    logger = logging.getLogger("torch")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
