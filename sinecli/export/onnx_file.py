@@ -83,15 +83,13 @@ def _quiet_exporter() -> Iterator[None]:
     """torch's remarks while exporting (warnings, log lines about optional packages, the
     graph torch.export dumps when it cannot trace) off stderr: the command reports the result
     itself, in one line."""
-    logger = logging.getLogger("torch")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    logging.disable(logging.WARNING)  # torch's loggers set their own levels: all of them
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        logging.disable(logging.NOTSET)
 
 
 def to_onnx(graph: torch.nn.Module, x: np.ndarray, lengths: np.ndarray | None,
