@@ -13,7 +13,7 @@ DEMO   ?= runs/demo
 # compiles sinecli/models/*/_*.c into the source tree).
 $(STAMP): pyproject.toml constraints.txt setup.py $(wildcard sinecli/models/*.h sinecli/models/*/_*.c)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,onnx]'
 	@touch $(STAMP)
 
 install: $(STAMP)

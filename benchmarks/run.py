@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 SUITES = ("startup", "quality", "throughput", "inference", "scale", "import", "distributed",
-          "realdata")
+          "realdata", "onnx")
 
 
 def main() -> int:
@@ -30,7 +30,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         for name in args.only.split(","):
-            module = {"quality": "time_to_quality", "import": "import_speed"}.get(name, name)
+            module = {"quality": "time_to_quality", "import": "import_speed",
+                      "onnx": "onnx_export"}.get(name, name)
             print(f"running {name} ...", file=sys.stderr, flush=True)
             rows += __import__(module).measure(work, args.quick)
     common.print_table(rows)

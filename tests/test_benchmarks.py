@@ -23,6 +23,7 @@ import devlist  # noqa: E402
 import gpu  # noqa: E402
 import import_speed  # noqa: E402
 import inference as inference_bench  # noqa: E402
+import onnx_export  # noqa: E402
 import realdata  # noqa: E402
 import scale  # noqa: E402
 from common import SINECLI, Row  # noqa: E402
@@ -265,3 +266,13 @@ def test_rows_are_kept_in_one_json_and_every_row_is_printed(
                      "sinecli default |")
     assert md[2] == "| A | 0.800 / 5.000 / 10.0 | 0.800 / 0.500 / 12.0 | 0.900 / 3.000 / 20.0 " \
         "| 1.000 / 0.200 / 5.0 |" and "| failed |" in md[3]
+
+
+def test_onnx_benchmark_runs_at_toy_size(tmp_path: Path) -> None:
+    """A GRU exported and run by onnxruntime on 60 sequences, against `sinecli predict`."""
+    pytest.importorskip("onnxruntime", reason="the sinecli[onnx] extra is not installed")
+    rows = onnx_export.measure(tmp_path, kinds=("gru",), n=60, budget=5.0)
+    assert [r.what for r in rows] == ["gru 6e+01x100: onnxruntime seq/s vs predict process",
+                                      "gru 6e+01x100: onnxruntime seq/s vs predict forward",
+                                      "gru: export seconds (with its check)"]
+    assert _measured(rows[:2]) and rows[2].value > 0

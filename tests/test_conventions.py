@@ -35,8 +35,8 @@ def options(command: str) -> dict[str, Any]:
 
 
 #: Commands that write a file, and those that run a model on data (inference).
-WRITERS = ["generate", "import", "train", "evaluate", "predict", "plot waves", "plot loss",
-           "plot confusion", "plot calibration"]
+WRITERS = ["generate", "import", "train", "evaluate", "predict", "export", "plot waves",
+           "plot loss", "plot confusion", "plot calibration"]
 INFERENCE = ["evaluate", "predict", "plot confusion", "plot calibration"]
 #: Options whose value is one of a fixed set: click choices, listed by --help and completion.
 CHOICES = {

@@ -29,6 +29,7 @@ SECTIONS = {
     "train": ["train", "Several processes: torchrun"],
     "evaluate": ["evaluate and predict"],
     "predict": ["evaluate and predict"],
+    "export": ["export: a model as ONNX"],
     "info": ["info"],
     **{f"plot {kind}": ["plot"] for kind in ("waves", "loss", "confusion", "calibration")},
 }

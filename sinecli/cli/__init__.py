@@ -15,6 +15,6 @@ __all__ = ["COMMANDS", "app", "main"]
 
 #: The modules that declare the commands, in the order `--help` lists them; each registers
 #: its command on `app` when imported.
-COMMANDS = ("generate", "import_", "train", "evaluate", "predict", "info", "plot")
+COMMANDS = ("generate", "import_", "train", "evaluate", "predict", "export", "info", "plot")
 for _name in COMMANDS:
     importlib.import_module(f"sinecli.cli.{_name}")

@@ -18,8 +18,8 @@ from sinecli.cli.root import (
 def info(
     files: Annotated[
         list[Path],
-        typer.Argument(help="Dataset (.npz) or checkpoint (.pt) files; the kind is read from "
-                       "the content."),
+        typer.Argument(help="Dataset (.npz), checkpoint (.pt) or ONNX (.onnx) files; the kind "
+                       "is read from the content."),
     ],
     history: Annotated[
         bool,
@@ -33,7 +33,7 @@ def info(
                      "even for one file)."),
     ] = False,
 ) -> None:
-    """What a dataset or checkpoint holds: a table per file, or --json.
+    """What a dataset, checkpoint or ONNX model holds: a table per file, or --json.
 
     A bad file is reported on stderr and the others are still shown; the exit status is then 2.
     """

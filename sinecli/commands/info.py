@@ -30,6 +30,7 @@ from sinecli.errors import SinecliError
 
 DATASET = "dataset"
 CHECKPOINT = "checkpoint"
+ONNX = "onnx"  # a model written by `sinecli export`
 #: The columns of `--history`, in order (a leading `file` column when several files are given).
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
 
@@ -48,14 +49,31 @@ def kind_of(path: Path) -> str:
     except OSError as exc:  # no permission, an unreadable disk
         raise SinecliError(f"{path}: {exc.strerror or exc}") from exc
     except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
-        raise SinecliError(f"{path}: not a sinecli dataset or checkpoint (empty, truncated or "
-                           "another format)") from exc
+        if path.suffix.lower() == ".onnx":  # a protobuf, no archive: by its name
+            return ONNX
+        raise SinecliError(f"{path}: not a sinecli dataset, checkpoint or ONNX model (empty, "
+                           "truncated or another format)") from exc
     return CHECKPOINT if any(n.endswith("/data.pkl") for n in names) else DATASET
 
 
 def describe(path: Path) -> dict[str, Any]:
-    """The JSON-ready description of one file (see `dataset_info`, `checkpoint_info`)."""
-    return checkpoint_info(path) if kind_of(path) == CHECKPOINT else dataset_info(path)
+    """The JSON-ready description of one file (see `dataset_info`, `checkpoint_info`,
+    `onnx_info`)."""
+    kind = kind_of(path)
+    if kind == ONNX:
+        return onnx_info(path)
+    return checkpoint_info(path) if kind == CHECKPOINT else dataset_info(path)
+
+
+def onnx_info(path: Path) -> dict[str, Any]:
+    """An ONNX model's inputs, outputs, opset, classes and source checkpoint (its sha256);
+    reading one needs the `sinecli[onnx]` extra."""
+    from sinecli.export import require_extra
+
+    require_extra(f"{path}: reading an ONNX model")
+    from sinecli.export import onnx_file
+
+    return {**_file_keys(path, ONNX), **onnx_file.describe(path)}
 
 
 def _file_keys(path: Path, kind: str) -> dict[str, Any]:
@@ -189,7 +207,7 @@ def history_rows(path: Path) -> list[dict[str, Any]]:
     """A checkpoint's per-epoch history, one dict per epoch with HISTORY_COLUMNS."""
     if kind_of(path) != CHECKPOINT:
         raise SinecliError(f"{path}: --history needs a checkpoint (.pt), and this file is not "
-                           "one (a dataset has no training history)")
+                           "one (datasets and ONNX models have no training history)")
     history = _load_checkpoint(path).history
     return [dict(zip(HISTORY_COLUMNS, values, strict=True))
             for values in zip(*(history[key] for key in HISTORY_COLUMNS), strict=True)]
@@ -336,6 +354,30 @@ def _checkpoint_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _tensors(values: list[dict[str, Any]]) -> str:
+    """`x float32 (batch, 1, time); lengths int64 (batch)`."""
+    return "; ".join(f"{v['name']} {v['dtype']} ({', '.join(str(d) for d in v['shape'])})"
+                     for v in values)
+
+
+def _onnx_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
+    classes = info["class_names"]
+    return [
+        ("format", f"ONNX model, opset {info['opset']} (IR version {info['ir_version']}), "
+                   f"written by sinecli {info['sinecli_version'] or '?'} ({info['producer']})"),
+        ("model", str(info["model"] or "-")),
+        ("inputs", _tensors(info["inputs"])),
+        ("outputs", _tensors(info["outputs"])),
+        ("classes", _named(len(classes), classes) if classes else "- (not a sinecli export)"),
+        ("checkpoint", str(info["checkpoint"] or "-")),
+        ("checkpoint sha256", str(info["checkpoint_sha256"] or "-")),
+        ("checked", f"onnxruntime matched sinecli within {info['max_difference']} (tolerance "
+                    f"{info['tolerance']})" if info["max_difference"] else "-"),
+        ("size", f"{info['size_bytes']:,} bytes"),
+        ("sha256", info["sha256"]),
+    ]
+
+
 def render_table(info: dict[str, Any]) -> None:
     """One file's section on stdout: a title line, a field/value table, and for a dataset a
     table of its classes. On a terminal long values fold onto more lines; into a file or a
@@ -345,13 +387,14 @@ def render_table(info: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    rows = _dataset_rows(info) if info["kind"] == DATASET else _checkpoint_rows(info)
-    classes = info["class_names"]
+    rows = {DATASET: _dataset_rows, CHECKPOINT: _checkpoint_rows,
+            ONNX: _onnx_rows}[info["kind"]](info)
+    classes = info["class_names"] or []
     if sys.stdout.isatty():
         width = max(40, shutil.get_terminal_size().columns - 2)  # less the indent
     else:
         width = max(80, max(len(k) for k, _ in rows) + max(len(v) for _, v in rows) + 8,
-                    max(len(c) for c in classes) + 30)
+                    max((len(c) for c in classes), default=0) + 30)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, highlight=False, markup=False, emoji=False,
                       color_system=None)

@@ -119,6 +119,17 @@ def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x if mask is None else torch.where(mask[:, None, :], x, 0.0)
 
 
+def max_pool3(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) -> (B, C, T): max_pool1d(x, 3, stride=1, padding=1). While `sinecli export`
+    traces it, the max of three shifted copies instead, the same values (torch.export fixes
+    the time axis of max_pool1d to the example's length); training keeps max_pool1d, whose
+    gradient goes to one of tied inputs rather than being shared between them."""
+    if not torch.onnx.is_in_onnx_export():
+        return F.max_pool1d(x, 3, stride=1, padding=1)
+    p = F.pad(x, (1, 1), value=float("-inf"))  # (B, C, T + 2)
+    return torch.maximum(torch.maximum(p[..., :-2], p[..., 1:-1]), p[..., 2:])
+
+
 class MaskedBatchNorm1d(nn.BatchNorm1d):
     """BatchNorm1d whose training statistics cover valid points only (the same parameters,
     buffers and eval behaviour as nn.BatchNorm1d, so its state_dict is the standard one)."""
@@ -210,7 +221,7 @@ class InceptionModule(nn.Module):
         mid = self.bottleneck(x) if self.bottleneck is not None else x
         # the pool sees -inf past the end, as torch's own padding shows it at a row's end
         pool_in = x if mask is None else x.masked_fill(~mask[:, None, :], float("-inf"))
-        pooled = zero_padding(F.max_pool1d(pool_in, 3, stride=1, padding=1), mask)
+        pooled = zero_padding(max_pool3(pool_in), mask)
         branches = [conv(mid) for conv in self.convs] + [self.pool_conv(pooled)]
         return zero_padding(F.relu(self.bn(torch.cat(branches, dim=1), mask)), mask)
 
@@ -266,6 +277,11 @@ class ConvClassifier(Scaled):
         x = as_3d(x)
         if lengths is not None and bool((lengths >= x.shape[-1]).all()):
             lengths = None  # every row whole
+        return self.logits(x, lengths)
+
+    def logits(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """x (B, C, T), lengths (B,) or None -> logits (B, K), with no branch on the values
+        (so torch.export can trace it with symbolic B and T: `sinecli export`)."""
         mask = valid_mask(lengths, x.shape[0], x.shape[-1], x.device)  # (B, T) or None
         h = zero_padding(self.normalise(x, lengths), mask)  # (B, C, T)
         residual = h

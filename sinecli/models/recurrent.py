@@ -50,13 +50,16 @@ def parameter_count(cfg: ModelConfig) -> int:
     return directions * (first + (cfg.layers - 1) * rest) + (h * directions + 1) * cfg.num_classes
 
 
-def patch_steps(x: torch.Tensor, lengths: torch.Tensor | None, patch: int
+def patch_steps(x: torch.Tensor, lengths: torch.Tensor | None, patch: int,
+                steps_wide: int | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B, C, T) scaled input -> (B, S, C * patch) steps, and each sequence's step count.
 
     A length that is not a multiple of `patch` gets zeros (the scaled mean) in front, so the
     last step always ends on the sequence's last point. With `lengths`, each row is shifted
-    right by its own amount; the padding after it is never read (packed sequences).
+    right by its own amount; the padding after it is never read (packed sequences). S is the
+    longest sequence's step count, or `steps_wide` when given (an exported graph, which
+    cannot read the lengths' values to size a tensor, passes ceil(T / patch)).
     """
     b, c, t = x.shape
     if lengths is None:
@@ -67,7 +70,7 @@ def patch_steps(x: torch.Tensor, lengths: torch.Tensor | None, patch: int
         lengths = lengths.to(x.device)
         front = (-lengths) % patch  # (B,) zeros in front of each row
         steps = (lengths + front) // patch  # (B,)
-        width = int(steps.max()) * patch
+        width = (int(steps.max()) if steps_wide is None else steps_wide) * patch
         src = torch.arange(width, device=x.device)[None, :] - front[:, None]  # (B, W)
         keep = (src >= 0) & (src < lengths[:, None])
         index = src.clamp(0, t - 1)[:, None, :].expand(b, c, width)  # (B, C, W)

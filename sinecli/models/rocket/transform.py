@@ -478,3 +478,9 @@ class MiniRocketTransform(nn.Module):
         params = (self.dilations, self.counts, self.channel_masks, self.biases)
         return by_length(x, lengths, self.num_features, x.shape[1] * 160 + 128,
                          lambda xs, ls, pool, out: transform(xs, ls, *params, pool, out))
+
+    def export_graph(self) -> nn.Module:
+        """A traceable module of the same features, bit for bit (`sinecli export`)."""
+        from sinecli.models.rocket.graph import GraphMiniRocket  # imports this module
+
+        return GraphMiniRocket(self)
