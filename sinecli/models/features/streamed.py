@@ -29,6 +29,7 @@ import torch
 
 from sinecli.distributed import Local
 from sinecli.models.features.head import FittedHead, fit_temperature, held_out_figures
+from sinecli.threads import one_thread
 
 #: L2 penalties (on the mean cross-entropy, standardised features) trained side by side.
 PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1)
@@ -134,14 +135,15 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
             mine = np.arange(group.rank, len(chunk), group.world_size)  # this rank's positions
             z = cached[position[chunk[mine]]] if cached is not None else \
                 (features_of(chunk[mine]) - mean32) / std32  # (rows of this rank, F)
-            for s in range(0, len(chunk), BATCH):
-                a, b = np.searchsorted(mine, (s, s + BATCH))
-                rows = min(BATCH, len(chunk) - s)
-                for group_ in optimizer.param_groups:  # cosine decay to 0 over the run
-                    group_["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
-                losses += _step(optimizer, z[a:b], labels[chunk[mine[a:b]]], rows, weight, bias,
-                                penalty, group)
-                step += 1
+            with one_thread():  # small steps (see sinecli.threads.one_thread)
+                for s in range(0, len(chunk), BATCH):
+                    a, b = np.searchsorted(mine, (s, s + BATCH))
+                    rows = min(BATCH, len(chunk) - s)
+                    for group_ in optimizer.param_groups:  # cosine decay to 0 over the run
+                        group_["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+                    losses += _step(optimizer, z[a:b], labels[chunk[mine[a:b]]], rows, weight,
+                                    bias, penalty, group)
+                    step += 1
         p_k = weight.view(p * num_classes, f)
         decisions = ((held_z @ p_k.T).view(-1, p, num_classes) + bias).double().transpose(0, 1)
         for i in range(p):
