@@ -51,7 +51,13 @@ FAMILIES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "resnet": ({"kind": "resnet", "width": 0.0625, "depth": 1}, {}),
     "inception": ({"kind": "inception", "width": 0.125, "depth": 3}, {}),
     "ensemble": ({"kind": "rocket", "num_features": 2 * 84}, {"ensemble": 2}),
+    "multirocket": ({"kind": "multirocket", "num_features": 672}, {}),
+    "hydra": ({"kind": "hydra", "groups": 4, "kernels_per_group": 4}, {}),
+    "mrhydra": ({"kind": "mrhydra", "num_features": 672, "groups": 2, "kernels_per_group": 4},
+                {}),
 }
+#: The feature families: no gradient training (their head is fitted in closed form).
+FEATURE_KINDS = ("rocket", "multirocket", "hydra", "mrhydra")
 GRADIENT = {"epochs": 1, "batch_size": 16, "val_fraction": 0.0}
 
 
@@ -84,7 +90,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with torch.random.fork_rng():
         for name, (model, train_flags) in FAMILIES.items():
             fixed = name == "notebook"  # fixed length, one channel: whole sequences
-            flags = {**({} if model["kind"] == "rocket" else GRADIENT), **train_flags,
+            flags = {**({} if model["kind"] in FEATURE_KINDS else GRADIENT), **train_flags,
                      "seed": 0}
             ckpt_path = folder / f"{name}.pt"
             train(paths["whole" if fixed else "ragged"], ckpt_path, None, model, flags,
