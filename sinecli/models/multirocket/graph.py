@@ -15,11 +15,14 @@ longest is their maximum.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from sinecli.models.multirocket.pooling import NO_INDEX
 from sinecli.models.multirocket.transform import MultiRocketTransform
+from sinecli.models.rocket.config import NUM_KERNELS
 from sinecli.models.rocket.graph import GraphMiniRocket, graph_difference, graph_framed
 
 
@@ -33,37 +36,54 @@ def longest_runs(above: torch.Tensor) -> torch.Tensor:
 
 
 def graph_pooled(values: torch.Tensor, edges: torch.Tensor, positions: torch.Tensor,
-                 first: torch.Tensor) -> list[torch.Tensor]:
-    """One dilation's kernel outputs values (B, 84, W), -inf where not counted, its biases
-    edges (84, n), counted positions (B, 84) and first counted positions (B, 84) -> PPV, MPV,
-    MIPV and LSPV (B, 84 * n) each, as `pooling.finish` makes them."""
-    diff = values[:, :, None, :] - edges[None, :, :, None]  # (B, 84, n, W): z - b
+                 first: torch.Tensor) -> torch.Tensor:
+    """Kernel outputs values (B, D, 84, W), -inf where not counted, the biases edges (D, 84,
+    n) (+inf where a dilation has fewer: never exceeded), counted positions (B, D, 84) and
+    first counted positions (B, D, 84) -> PPV, MPV, MIPV and LSPV (4, B, D, 84, n), as
+    `pooling.finish` makes them."""
+    diff = values[:, :, :, None, :] - edges[None, :, :, :, None]  # (B, D, 84, n, W): z - b
     above = diff > 0.0
-    count = above.to(values.dtype).sum(dim=-1)  # (B, 84, n): whole numbers, exact
+    count = above.to(values.dtype).sum(dim=-1)  # (B, D, 84, n): whole numbers, exact
     some = count > 0.0
     safe = count.clamp(min=1.0)
-    counted = positions[:, :, None]  # (B, 84, 1)
+    counted = positions[..., None]  # (B, D, 84, 1)
     ppv = count / counted
     # another order of additions than pooling's (last bits only; see the module docstring)
     mpv = torch.where(some, diff.clamp(min=0.0).sum(dim=-1) / safe, 0.0)
     t = torch.arange(values.shape[-1], device=values.device)
-    steps = t - first[:, :, None, None]  # (B, 84, 1, W): from the first counted position
-    index = torch.where(above, steps, 0).sum(dim=-1)  # (B, 84, n) int64, exact
+    steps = t - first[..., None, None]  # (B, D, 84, 1, W): from the first counted position
+    index = torch.where(above, steps, 0).sum(dim=-1)  # (B, D, 84, n) int64, exact
     mean_index = (index.to(torch.float64) / safe.to(torch.float64)).to(values.dtype)
     mipv = torch.where(some, mean_index, NO_INDEX)
     lspv = longest_runs(above) / counted
-    return [feature.flatten(1) for feature in (ppv, mpv, mipv, lspv)]
+    return torch.stack([ppv, mpv, mipv, lspv])
 
 
-def representation_features(graph: GraphMiniRocket, x: torch.Tensor, lengths: torch.Tensor
-                            ) -> torch.Tensor:
-    """One representation's features (B, 4 * F): the operators in turn, each ordered by
-    dilation, kernel, bias (as `transform.transform` writes them)."""
-    values, positions, first = graph.counted(x, lengths)  # (B, D, 84, W), (B, D, 84) x 2
-    per_dilation = [graph_pooled(values[:, row], edges, positions[:, row], first[:, row])
-                    for row, edges in enumerate(graph.edges)]
-    return torch.cat([torch.cat(list(operator), dim=1) for operator in zip(*per_dilation,
-                                                                           strict=True)], dim=1)
+class GraphRepresentation(nn.Module):
+    """One representation's features (B, 4 * F) from its rocket graph's kernel outputs: the
+    operators in turn, each ordered by dilation, kernel, bias (as `transform.transform`
+    writes them). Every dilation at once: the biases padded to the most any dilation has."""
+
+    edges: torch.Tensor
+    columns: torch.Tensor
+
+    def __init__(self, graph: GraphMiniRocket) -> None:
+        super().__init__()
+        self.graph = graph
+        widest = max(e.shape[1] for e in graph.edges)
+        edges = torch.full((len(graph.edges), NUM_KERNELS, widest), math.inf)
+        for row, own in enumerate(graph.edges):
+            edges[row, :, : own.shape[1]] = own
+        self.register_buffer("edges", edges)  # (D, 84, n)
+        # the columns of (D, 84, n) that hold a real bias, in (dilation, kernel, bias) order
+        self.register_buffer("columns", torch.nonzero(edges.isfinite().flatten())[:, 0])
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # x (B, C, T) scaled, zero past each length; lengths (B,) -> features (B, 4 * F)
+        values, positions, first = self.graph.counted(x, lengths)  # (B, D, 84, W), (B, D, 84)
+        pooled = graph_pooled(values, self.edges, positions, first)  # (4, B, D, 84, n)
+        features = pooled.flatten(2)[:, :, self.columns]  # (4, B, F)
+        return features.transpose(0, 1).flatten(1)
 
 
 class GraphMultiRocket(nn.Module):
@@ -74,13 +94,12 @@ class GraphMultiRocket(nn.Module):
         super().__init__()
         self.frame = int(transform.series.frame)
         # x is framed here once; the difference is read to what the series is read to - 1
-        self.series = GraphMiniRocket(transform.series, frame=0)
-        self.difference = GraphMiniRocket(transform.difference, frame=0)
+        self.series = GraphRepresentation(GraphMiniRocket(transform.series, frame=0))
+        self.difference = GraphRepresentation(GraphMiniRocket(transform.difference, frame=0))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # x (B, C, T) scaled, zero past each length; lengths (B,) -> features (B, F)
         x, lengths = graph_framed(x, lengths, self.frame)
         dx = graph_difference(x, lengths)  # (B, C, W)
-        return torch.cat([representation_features(self.series, x, lengths),
-                          representation_features(self.difference, dx,
-                                                  (lengths - 1).clamp(min=1))], dim=1)
+        return torch.cat([self.series(x, lengths),
+                          self.difference(dx, (lengths - 1).clamp(min=1))], dim=1)
