@@ -51,7 +51,13 @@ FAMILIES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "resnet": ({"kind": "resnet", "width": 0.0625, "depth": 1}, {}),
     "inception": ({"kind": "inception", "width": 0.125, "depth": 3}, {}),
     "ensemble": ({"kind": "rocket", "num_features": 2 * 84}, {"ensemble": 2}),
+    "multirocket": ({"kind": "multirocket", "num_features": 672}, {}),
+    "hydra": ({"kind": "hydra", "groups": 4, "kernels_per_group": 4}, {}),
+    "mrhydra": ({"kind": "mrhydra", "num_features": 672, "groups": 2, "kernels_per_group": 4},
+                {}),
 }
+#: The feature families: no gradient training (their head is fitted in closed form).
+FEATURE_KINDS = ("rocket", "multirocket", "hydra", "mrhydra")
 GRADIENT = {"epochs": 1, "batch_size": 16, "val_fraction": 0.0}
 
 
@@ -84,7 +90,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with torch.random.fork_rng():
         for name, (model, train_flags) in FAMILIES.items():
             fixed = name == "notebook"  # fixed length, one channel: whole sequences
-            flags = {**({} if model["kind"] == "rocket" else GRADIENT), **train_flags,
+            flags = {**({} if model["kind"] in FEATURE_KINDS else GRADIENT), **train_flags,
                      "seed": 0}
             ckpt_path = folder / f"{name}.pt"
             train(paths["whole" if fixed else "ragged"], ckpt_path, None, model, flags,
@@ -199,6 +205,56 @@ def test_rocket_features_under_onnxruntime_are_the_same_bits() -> None:
         want = model.transform(xs, lengths).numpy()
     assert got.dtype == want.dtype == np.float32
     assert np.array_equal(got, want)
+
+
+def _ragged_ints(channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer-valued series (ties are common), lengths in [1, 40], zeros past each."""
+    rng = np.random.default_rng(channels)
+    lengths = rng.integers(2, 41, size=30)
+    lengths[:2] = 40, 1
+    x = rng.integers(-4, 5, size=(30, channels, 40)).astype(np.float32)
+    x *= np.arange(40)[None, None, :] < lengths[:, None, None]
+    return x, lengths
+
+
+@pytest.mark.parametrize(("channels", "fill"), [(1, True), (3, False)])
+def test_multirocket_graph_features_match_the_transform(channels: int, fill: bool) -> None:
+    """GraphMultiRocket against MultiRocketTransform.forward: PPV, MIPV and LSPV to the bit
+    (counts, index sums, runs), MPV (another order of its sums) to the last bits."""
+    from sinecli.models.multirocket import MultiRocketClassifier, MultiRocketConfig
+    from sinecli.models.multirocket import fit as fit_multirocket
+
+    x, lengths = _ragged_ints(channels)
+    model = MultiRocketClassifier(MultiRocketConfig(num_features=2 * 672, seq_len=40,
+                                                    channels=channels, fill_to_longest=fill))
+    fit_multirocket(model, x, lengths, np.arange(30) % 3)
+    lt = torch.from_numpy(lengths)
+    xs = model.eval().normalise(torch.from_numpy(x), lt)
+    with torch.no_grad():
+        got = model.transform.export_graph()(xs, lt).view(30, 2, 4, -1)  # rep, operator
+        want = model.transform(xs, lt).view(30, 2, 4, -1)
+    assert torch.equal(got[:, :, [0, 2, 3]], want[:, :, [0, 2, 3]])
+    torch.testing.assert_close(got[:, :, 1], want[:, :, 1], rtol=1e-5, atol=0.0)
+
+
+@pytest.mark.parametrize(("channels", "fill"), [(1, True), (3, False)])
+def test_hydra_graph_features_match_the_transform(channels: int, fill: bool) -> None:
+    """GraphHydra against HydraTransform.forward: the hard counts to the bit (the same
+    responses, the same winners), the soft counts (another order of sums) to the last bits."""
+    from sinecli.models.hydra import HydraClassifier, HydraConfig
+    from sinecli.models.hydra import fit as fit_hydra
+
+    x, lengths = _ragged_ints(channels)
+    model = HydraClassifier(HydraConfig(groups=4, kernels_per_group=4, seq_len=40,
+                                        channels=channels, fill_to_longest=fill))
+    fit_hydra(model, x, lengths, np.arange(30) % 3)
+    lt = torch.from_numpy(lengths)
+    xs = model.eval().normalise(torch.from_numpy(x), lt)
+    with torch.no_grad():
+        got = model.transform.export_graph()(xs, lt).view(30, -1, 2, 8)  # pair, soft/hard
+        want = model.transform(xs, lt).view(30, -1, 2, 8)
+    assert torch.equal(got[:, :, 1], want[:, :, 1])
+    torch.testing.assert_close(got[:, :, 0], want[:, :, 0], rtol=1e-5, atol=1e-6)
 
 
 class _Features(torch.nn.Module):

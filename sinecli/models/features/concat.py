@@ -40,3 +40,22 @@ class Concatenated(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # x (B, C, W) scaled, lengths (B,) -> (B, F1 + F2 + ...)
         return torch.cat([part(x, lengths) for part in self.parts.values()], dim=1)
+
+    def export_graph(self) -> nn.Module:
+        """A traceable module of the same features: each part's own graph (`sinecli export`),
+        concatenated in order."""
+        from sinecli.export.graph import export_graph_of  # the export imports the models
+
+        return ConcatenatedGraph([export_graph_of(part) for part in self.parts.values()])
+
+
+class ConcatenatedGraph(nn.Module):
+    """The parts' graphs side by side: (x (B, C, T), lengths (B,)) -> (B, F1 + F2 + ...)."""
+
+    def __init__(self, parts: list[nn.Module]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # x (B, C, W) scaled, lengths (B,) -> (B, F1 + F2 + ...)
+        return torch.cat([part(x, lengths) for part in self.parts], dim=1)

@@ -274,3 +274,9 @@ class HydraTransform(nn.Module):
                 part = transform(x[rows, :, : int(own.max())], own, *params, pool=pool)
                 out.index_copy_(0, rows, scale_counts(part))
         return out
+
+    def export_graph(self) -> nn.Module:
+        """A traceable module of the same features (`sinecli export`; see `graph`)."""
+        from sinecli.models.hydra.graph import GraphHydra  # imports this module
+
+        return GraphHydra(self)

@@ -106,3 +106,9 @@ class MultiRocketTransform(nn.Module):
 
         per_point = x.shape[1] * 320 + 256 + 2 * self.num_features // max(x.shape[-1], 1)
         return by_length(x, lengths, self.num_features, per_point, compute)
+
+    def export_graph(self) -> nn.Module:
+        """A traceable module of the same features (`sinecli export`; see `graph`)."""
+        from sinecli.models.multirocket.graph import GraphMultiRocket  # imports this module
+
+        return GraphMultiRocket(self)

@@ -77,9 +77,11 @@ class GraphMiniRocket(nn.Module):
     pads: torch.Tensor
     inner: torch.Tensor
 
-    def __init__(self, transform: MiniRocketTransform) -> None:
+    def __init__(self, transform: MiniRocketTransform, frame: int | None = None) -> None:
+        """`frame`: the length to read each sequence to at least (the transform's own when
+        None; 0 when the caller has framed x already, as MultiRocket's difference)."""
         super().__init__()
-        self.frame = int(transform.frame)
+        self.frame = int(transform.frame) if frame is None else frame
         # (slot, dilation, features per kernel) of every slot that has features
         self.used = [(s, int(d), int(n)) for s, (d, n) in
                      enumerate(zip(transform.dilations, transform.counts, strict=True))
@@ -102,11 +104,13 @@ class GraphMiniRocket(nn.Module):
             inner[row, _inner_first(slot)::2] = True  # the kernels that count inner positions
         self.register_buffer("inner", inner)  # (D, 84)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # x (B, C, T) scaled, zero past each length; lengths (B,) -> features (B, F)
-        if self.frame > 0:  # read to at least `frame` points, zeros past the end
-            x = F.pad(x, (0, torch.sym_max(self.frame - x.shape[-1], 0)))
-            lengths = lengths.clamp(min=self.frame)
+    def counted(self, x: torch.Tensor, lengths: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Scaled x (B, C, T), zero past each length; lengths (B,) -> every kernel output
+        (B, D, 84, W), -inf where a sequence does not count it (it exceeds no bias); the
+        counted positions (B, D, 84) as floats; each (dilation, kernel)'s first counted
+        position (B, D, 84) int64 (MultiRocket's MIPV counts from it)."""
+        x, lengths = graph_framed(x, lengths, self.frame)
         t = torch.arange(x.shape[-1], device=x.device)  # (W,)
         xp = F.pad(x, (self.pad, self.pad))  # (B, C, W + 2 * pad)
         taps = xp[:, :, self.offsets[:, :, None] + t]  # (B, C, D, 9, W)
@@ -123,9 +127,35 @@ class GraphMiniRocket(nn.Module):
         counted = (kernels & inner[:, :, None]) | (~kernels & full[:, :, None])  # (B, D, 84, W)
         values = conv.masked_fill(~counted, -math.inf)  # never above a bias where not counted
         positions = counted.to(x.dtype).sum(dim=-1)  # (B, D, 84)
+        first = torch.where(self.inner[None], start, 0)  # (B, D, 84)
+        return values, positions, first
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # x (B, C, T) scaled, zero past each length; lengths (B,) -> features (B, F)
+        values, positions, _ = self.counted(x, lengths)  # (B, D, 84, W), (B, D, 84)
         parts = []
         for row, edges in enumerate(self.edges):  # (84, n): a dilation's biases
             above = values[:, row, :, None, :] > edges[None, :, :, None]  # (B, 84, n, W)
             total = above.to(x.dtype).sum(dim=-1)  # (B, 84, n): whole numbers, exact
             parts.append((total / positions[:, row, :, None]).flatten(1))  # (B, 84 * n)
         return torch.cat(parts, dim=1)
+
+
+def graph_framed(x: torch.Tensor, lengths: torch.Tensor, frame: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`MiniRocketTransform.framed` traceably: x (B, C, T) widened with zeros to `frame`
+    points when narrower, and lengths (B,) read to at least `frame` (0: as they are)."""
+    if frame <= 0:
+        return x, lengths
+    return F.pad(x, (0, torch.sym_max(frame - x.shape[-1], 0))), lengths.clamp(min=frame)
+
+
+def graph_difference(x: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """x (B, C, W), zero past `ends` (B,) -> its first difference (B, C, W): x[t + 1] - x[t]
+    for t < ends - 1, +0 from there on (MultiRocket's and Hydra's `first_difference` /
+    `difference`, by the same subtraction; one column wider than MultiRocket's, a zero that
+    no sequence counts, so no branch on a width of 1)."""
+    xe = F.pad(x, (0, 1))  # (B, C, W + 1)
+    t = torch.arange(x.shape[-1], device=x.device)
+    past = t[None, None, :] >= (ends - 1)[:, None, None]  # (B, 1, W)
+    return torch.where(past, 0.0, xe[..., 1:] - xe[..., :-1])
