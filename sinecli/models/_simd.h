@@ -27,5 +27,6 @@ typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
 
 /* a where mask, else b (mask: all ones or all zeros per lane) */
 INLINE vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+INLINE vi vselect_int(vi mask, vi a, vi b) { return (a & mask) | (b & ~mask); }
 
 #endif

@@ -173,7 +173,7 @@ INLINE void pool_biases(const vf *vals, const half_t *h, const float *edges, con
                 steps_sum[q] += rel & positive;
                 total[q] = total[q] + vselect(positive, d, (vf){0});
                 run[q] = (run[q] + 1) & positive;
-                best[q] = (vi)vselect(run[q] > best[q], (vf)run[q], (vf)best[q]);
+                best[q] = vselect_int(run[q] > best[q], run[q], best[q]);
             }
         }
         for (int q = 0; q < m; q++)

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from sinecli.threads import one_thread
+
 #: Points (sequences x time steps x channels) from which a batch's dilations run on a pool
 #: of threads (see `cpu_workers`).
 POOL_POINTS = 1 << 14
@@ -37,11 +39,8 @@ def cpu_workers(device: torch.device, points: int) -> Iterator[ThreadPoolExecuto
         yield None
         return
     if points < POOL_POINTS:  # no pool, and no intra-op threads either
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             yield None
-        finally:
-            torch.set_num_threads(threads)
         return
     try:
         with ThreadPoolExecutor(threads, thread_name_prefix="sinecli-rocket",
