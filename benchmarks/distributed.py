@@ -30,7 +30,8 @@ from common import PY, Row, print_table  # noqa: E402
 
 def make_data(work: Path, n: int, t: int) -> Path:
     from sinecli import dataset
-    from sinecli.generate import GenerateSpec, make_dataset
+    from sinecli.generate import make_dataset
+    from sinecli.schema.generate import GenerateSpec
 
     path = work / f"dist-{n}x{t}.npz"
     if not path.exists():

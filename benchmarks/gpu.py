@@ -100,9 +100,11 @@ def conv_rows(work: Path, device: str = "cuda", n: int = 16384, t: int = 128,
     run it on the CPU at toy sizes."""
     import torch
 
-    from sinecli.generate import GenerateSpec, make_dataset
+    from sinecli.generate import make_dataset
     from sinecli.models.conv import ConvConfig
-    from sinecli.train import TrainConfig, fit
+    from sinecli.schema.generate import GenerateSpec
+    from sinecli.schema.train import TrainConfig
+    from sinecli.train import fit
 
     ds = make_dataset(GenerateSpec(samples_per_class=n // 3, points=t))
     n_train = len(ds.X) - round(0.1 * len(ds.X))

@@ -60,10 +60,12 @@ def sinecli_loop(
 
     from sinecli import checkpoint
     from sinecli.dataset import Dataset
-    from sinecli.generate import GenerateSpec, make_dataset
+    from sinecli.generate import make_dataset
     from sinecli.models import ModelConfig
     from sinecli.progress import PlainReporter
-    from sinecli.train import TrainConfig, fit
+    from sinecli.schema.generate import GenerateSpec
+    from sinecli.schema.train import TrainConfig
+    from sinecli.train import fit
 
     k = 3
     ds: Dataset = make_dataset(GenerateSpec(samples_per_class=n // k, points=t))

@@ -26,7 +26,8 @@ def fitted(x: np.ndarray, lengths: np.ndarray, y: np.ndarray) -> Any:
 
 
 def sine(n: int, points: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from sinecli.generate import GenerateSpec, make_dataset
+    from sinecli.generate import make_dataset
+    from sinecli.schema.generate import GenerateSpec
 
     ds = make_dataset(GenerateSpec(samples_per_class=-(-n // 3), points=points, seed=seed))
     x = np.asarray(ds.X)[:n].astype(np.float32)[:, None, :]

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from sinecli.errors import SinecliError
 from sinecli.names import did_you_mean
+from sinecli.schema.fields import FieldError
 
 TABLES = ("generate", "model", "train")
 
@@ -61,8 +62,16 @@ def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Check one scalar against a simple annotation (bool, int, float, str, or a union of them)."""
+def coerce(value: Any, annotation: Any, where: str, name: str) -> Any:
+    """`value` checked against a simple annotation (bool, int, float, str, or a union of
+    them); a mismatch is a FieldError naming `name`."""
+    try:
+        return _coerce(value, annotation)
+    except ValueError as exc:
+        raise FieldError(where, name, str(exc), sep=": ") from None
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         errors = []
@@ -72,27 +81,27 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                     return None
                 continue
             try:
-                return _coerce(value, arg, where)
-            except SinecliError as exc:
+                return _coerce(value, arg)
+            except ValueError as exc:
                 errors.append(str(exc))
-        raise SinecliError(errors[-1] if errors else f"{where}: invalid value {value!r}")
+        raise ValueError(errors[-1] if errors else f"invalid value {value!r}")
     if annotation is bool:
         if not isinstance(value, bool):
-            raise SinecliError(f"{where}: expected true or false, got {value!r}")
+            raise ValueError(f"expected true or false, got {value!r}")
         return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SinecliError(f"{where}: expected an integer, got {value!r}")
+            raise ValueError(f"expected an integer, got {value!r}")
         return value
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SinecliError(f"{where}: expected a number, got {value!r}")
+            raise ValueError(f"expected a number, got {value!r}")
         if not math.isfinite(value):
-            raise SinecliError(f"{where}: must be finite, got {value!r}")
+            raise ValueError(f"must be finite, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
-            raise SinecliError(f"{where}: expected a string, got {value!r}")
+            raise ValueError(f"expected a string, got {value!r}")
         return value
     return value
 
@@ -109,7 +118,7 @@ def build(cls: type[T], values: Mapping[str, Any], where: str) -> T:
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise SinecliError(unknown_key(where, unknown[0], names))
-    kwargs = {k: _coerce(v, hints[k], f"{where}: {k}") for k, v in values.items()}
+    kwargs = {k: coerce(v, hints[k], where, k) for k, v in values.items()}
     return cls(**kwargs)
 
 

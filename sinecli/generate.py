@@ -7,24 +7,21 @@ Every random draw goes through the explicit `numpy.random.Generator` passed in.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sinecli import config
 from sinecli.dataset import Dataset, make_meta
 from sinecli.errors import SinecliError
 from sinecli.names import did_you_mean
+from sinecli.schema.fields import FieldError, check
+from sinecli.schema.generate import PARAMS, SCALARS, ClassSpec, GenerateSpec, Param
 
-#: A class parameter: a fixed number, or a (low, high) range drawn uniformly per sample.
-Param = float | tuple[float, float]
-
-PARAMS = ("amplitude", "frequency", "phase")
 CHUNK_ROWS = 65_536  # rows generated at once: bounds the float64 temporaries to ~50 MB
 #: Points generated at once (CHUNK_ROWS rows of 100 points): fewer rows for longer sequences.
 CHUNK_POINTS = CHUNK_ROWS * 100
@@ -32,60 +29,6 @@ CHUNK_POINTS = CHUNK_ROWS * 100
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: A Gaussian draw beyond this many standard deviations never happens (p < 1e-300).
 NOISE_SIGMAS = 40
-#: How options are spelled on the command line, for messages.
-FLAGS = {"samples_per_class": "--samples-per-class", "points": "--points", "start": "--start",
-         "stop": "--stop", "noise_std": "--noise-std", "seed": "--seed"}
-
-
-@dataclass(frozen=True)
-class ClassSpec:
-    """One class of waves."""
-
-    name: str
-    amplitude: Param = 1.0
-    frequency: Param = 1.0
-    phase: Param = 0.0
-
-
-def notebook_classes() -> tuple[ClassSpec, ...]:
-    """The notebook's three classes: y0 = sin(2π·10t), y1 = 2 sin(2π·10t), y2 = sin(2π·5t)."""
-    return (
-        ClassSpec("sin_10hz", amplitude=1.0, frequency=10.0, phase=0.0),
-        ClassSpec("sin_10hz_x2", amplitude=2.0, frequency=10.0, phase=0.0),
-        ClassSpec("sin_5hz", amplitude=1.0, frequency=5.0, phase=0.0),
-    )
-
-
-@dataclass(frozen=True)
-class GenerateSpec:
-    """Everything that determines a generated dataset; stored in the file's `meta`."""
-
-    classes: tuple[ClassSpec, ...] = field(default_factory=notebook_classes)
-    samples_per_class: int = 100
-    points: int = 100
-    start: float = 0.0
-    stop: float = 1.0
-    noise_std: float = 0.02
-    seed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, TOML/JSON-ready form (ranges become two-element lists)."""
-        out = dataclasses.asdict(self)
-        out["classes"] = [
-            {k: list(v) if isinstance(v, tuple) else v for k, v in c.items()}
-            for c in out["classes"]
-        ]
-        return out
-
-
-SCALARS: dict[str, type] = {
-    "samples_per_class": int,
-    "points": int,
-    "start": float,
-    "stop": float,
-    "noise_std": float,
-    "seed": int,
-}
 
 
 def _number(value: Any, where: str) -> float:
@@ -130,17 +73,8 @@ def spec_from_mapping(values: Mapping[str, Any], where: str = "generate") -> Gen
         known = ["classes", *SCALARS]
         raise SinecliError(f"{where}: unknown key {unknown[0]!r}"
                            f"{did_you_mean(unknown[0], known)} (known: {', '.join(known)})")
-    kwargs: dict[str, Any] = {}
-    for key, kind in SCALARS.items():
-        if key not in values:
-            continue
-        value = values[key]
-        if kind is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise SinecliError(f"{where}: {key}: expected an integer, got {value!r}")
-            kwargs[key] = value
-        else:
-            kwargs[key] = _number(value, f"{where}: {key}")
+    kwargs: dict[str, Any] = {key: config.coerce(values[key], kind, where, key)
+                              for key, kind in SCALARS.items() if key in values}
     if "classes" in values:
         raw = values["classes"]
         if not isinstance(raw, list | tuple):
@@ -149,11 +83,6 @@ def spec_from_mapping(values: Mapping[str, Any], where: str = "generate") -> Gen
     spec = GenerateSpec(**kwargs)
     validate(spec, where)
     return spec
-
-
-def _field(key: str) -> str:
-    """`noise_std (--noise-std)`: the config key and the flag that set it."""
-    return f"{key} ({FLAGS[key]})" if key in FLAGS else key
 
 
 def _magnitude(param: Param) -> float:
@@ -202,9 +131,9 @@ def _check_values(spec: GenerateSpec, where: str) -> None:
             raise SinecliError(f"{at}.amplitude: {amplitude:g} does not fit in float32 "
                                f"(at most {FLOAT32_MAX:.4g})")
         if amplitude + NOISE_SIGMAS * spec.noise_std >= FLOAT32_MAX:
-            raise SinecliError(f"{where}: {_field('noise_std')} {spec.noise_std:g}: with "
-                               f"amplitude {amplitude:g} the waves would overflow float32 "
-                               f"(at most {FLOAT32_MAX:.4g})")
+            raise FieldError(where, "noise_std", f"{spec.noise_std:g}: with amplitude "
+                             f"{amplitude:g} the waves would overflow float32 (at most "
+                             f"{FLOAT32_MAX:.4g})")
         angle = 2 * math.pi * _magnitude(c.frequency) * reach + _magnitude(c.phase)
         if not math.isfinite(angle):
             raise SinecliError(f"{at}.frequency: {_magnitude(c.frequency):g} x time up to "
@@ -215,26 +144,18 @@ def _check_memory(spec: GenerateSpec, where: str) -> None:
     need, limit = memory_needed(spec), memory_limit()
     if limit is not None and need > limit:
         n = spec.samples_per_class * len(spec.classes)
-        raise SinecliError(
-            f"{where}: {_field('samples_per_class')} {spec.samples_per_class} x "
-            f"{len(spec.classes)} classes x {_field('points')} {spec.points} is {n} x "
-            f"{spec.points} float32 values, {_human_bytes(need)} of memory; this machine has "
-            f"{_human_bytes(limit)}")
+        raise FieldError(
+            where, "samples_per_class", f"{spec.samples_per_class} x {len(spec.classes)} "
+            f"classes x points {spec.points} is {n} x {spec.points} float32 values, "
+            f"{_human_bytes(need)} of memory; this machine has {_human_bytes(limit)}")
 
 
 def validate(spec: GenerateSpec, where: str = "generate") -> None:
     """Reject specs that cannot make a sensible dataset, naming the field at fault."""
-    if spec.samples_per_class < 1:
-        raise SinecliError(f"{where}: {_field('samples_per_class')} must be >= 1, got "
-                           f"{spec.samples_per_class}")
-    if spec.points < 2:
-        raise SinecliError(f"{where}: {_field('points')} must be >= 2, got {spec.points}")
+    check(spec, where)
     if not spec.stop > spec.start:
-        raise SinecliError(f"{where}: stop ({spec.stop}) must be greater than start ({spec.start})")
-    if spec.noise_std < 0:
-        raise SinecliError(f"{where}: noise_std must be >= 0, got {spec.noise_std}")
-    if spec.seed < 0:
-        raise SinecliError(f"{where}: seed must be >= 0, got {spec.seed}")
+        raise FieldError(where, "stop", f"({spec.stop}) must be greater than start "
+                         f"({spec.start})")
     if not spec.classes:
         raise SinecliError(f"{where}: classes: the class list is empty")
     seen: set[str] = set()

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from sinecli.schema.fields import defaults
+from sinecli.schema.generate import GenerateSpec
+from sinecli.schema.train import TrainConfig
+
 
 class Kind(StrEnum):
     """Model kinds, in the registry's order (sinecli.models.FAMILIES checks it at import)."""
@@ -31,21 +35,6 @@ class Kind(StrEnum):
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
-
-
-class Optimizer(StrEnum):
-    adam = "adam"
-    sgd = "sgd"
-
-
-class LrSchedule(StrEnum):
-    cosine = "cosine"
-    constant = "constant"
-
-
-class Precision(StrEnum):
-    fp32 = "fp32"
-    bf16 = "bf16"
 
 
 @dataclass(frozen=True)
@@ -79,21 +68,16 @@ LOSSES: tuple[str, ...] = tuple(m.name for m in METRICS if not m.higher_is_bette
 #: Other names a gate accepts for a metric.
 METRIC_ALIASES: dict[str, str] = {"f1": "f1_macro"}
 
-#: The defaults of `generate`, `[model]` and `[train]`: sinecli.generate.GenerateSpec's, and
-#: those of `configs/default.toml` (= the default kind's config and TrainConfig's), shown by
-#: `--help`. The default kind is the one that won benchmarks/realdata.py on real series and
-#: keeps the notebook-data goals (docs/performance.md).
+#: The defaults of `generate`, `[model]` and `[train]`, which `--help` shows: the schema's
+#: for `generate` and `[train]`; for `[model]`, the default kind's (its config is checked
+#: against this by tests/test_conventions.py, as is `configs/default.toml`). The default
+#: kind is the one that won benchmarks/realdata.py on real series and keeps the
+#: notebook-data goals (docs/performance.md).
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "generate": {"samples_per_class": 100, "points": 100, "start": 0.0, "stop": 1.0,
-                 "noise_std": 0.02, "seed": 0},
+    "generate": {k: v for k, v in defaults(GenerateSpec).items() if k != "classes"},
     "model": {"kind": "rocket", "num_features": 10_000, "max_dilations_per_kernel": 32,
               "fill_to_longest": True, "exact_limit": 4096, "head_epochs": 0},
-    "train": {"epochs": 12, "batch_size": 64, "lr": 0.02, "lr_schedule": "cosine",
-              "optimizer": "adam", "momentum": 0.0, "weight_decay": 0.0, "grad_clip": 1.0,
-              "val_fraction": 0.2, "patience": 0, "seed": 0, "deterministic": False,
-              "scale_inputs": True, "sampling": "epoch", "steps_per_epoch": 0, "steps": 0,
-              "log_every": 0, "checkpoint_every": 0, "precision": "fp32", "ensemble": 1,
-              "refit": False},
+    "train": defaults(TrainConfig),
 }
 
 

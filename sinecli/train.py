@@ -24,75 +24,10 @@ from torch import nn
 from sinecli.dataset import Dataset
 from sinecli.distributed import Local, Shard
 from sinecli.errors import SinecliError
-from sinecli.models import MAX_MEMBERS, ModelConfig, build, check_members, family
+from sinecli.models import ModelConfig, build, check_members, family
+from sinecli.schema.train import TrainConfig, validate
 
-OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "cosine")
-SAMPLING = ("epoch", "replacement")
-PRECISIONS = ("fp32", "bf16")
 EVAL_BATCH = 4096
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train; stored in the checkpoint. Defaults are the tuned `configs/default.toml`."""
-
-    epochs: int = 12
-    batch_size: int = 64
-    lr: float = 0.02
-    lr_schedule: str = "cosine"  # "cosine": decay to 0 over the run's steps; or "constant"
-    optimizer: str = "adam"
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    val_fraction: float = 0.2
-    patience: int = 0  # epochs without a better validation loss before stopping; 0 = never
-    seed: int = 0
-    deterministic: bool = False
-    scale_inputs: bool = True  # fit one global affine scaling of X on the training split
-    sampling: str = "epoch"  # "epoch": shuffled passes; "replacement": draws with replacement
-    steps_per_epoch: int = 0  # 0 = one pass over the training split
-    steps: int = 0  # a budget of optimizer steps in all, whatever the data's size; 0 = epochs
-    log_every: int = 0  # record the mean train loss every N steps (the notebook's curve); 0 = off
-    checkpoint_every: int = 0  # write the checkpoint every N epochs during training; 0 = at end
-    precision: str = "fp32"
-    ensemble: int = 1  # models trained with seeds seed, seed + 1, ...; probabilities averaged
-    refit: bool = False  # then train again on all the data, for the steps validation chose
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def validate(cfg: TrainConfig, where: str = "train") -> None:
-    checks = [
-        (cfg.epochs >= 1, f"epochs must be >= 1, got {cfg.epochs}"),
-        (cfg.batch_size >= 1, f"batch_size must be >= 1, got {cfg.batch_size}"),
-        (cfg.lr > 0, f"lr must be > 0, got {cfg.lr}"),
-        (cfg.lr_schedule in SCHEDULES,
-         f"lr_schedule must be constant or cosine, got {cfg.lr_schedule!r}"),
-        (cfg.optimizer in OPTIMIZERS, f"optimizer must be adam or sgd, got {cfg.optimizer!r}"),
-        (cfg.momentum >= 0, f"momentum must be >= 0, got {cfg.momentum}"),
-        (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
-        (cfg.grad_clip >= 0, f"grad_clip must be >= 0, got {cfg.grad_clip}"),
-        (0 <= cfg.val_fraction < 1, f"val_fraction must be in [0, 1), got {cfg.val_fraction}"),
-        (cfg.patience >= 0, f"patience must be >= 0, got {cfg.patience}"),
-        (cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}"),
-        (cfg.sampling in SAMPLING, f"sampling must be epoch or replacement, got {cfg.sampling!r}"),
-        (cfg.steps_per_epoch >= 0, f"steps_per_epoch must be >= 0, got {cfg.steps_per_epoch}"),
-        (0 <= cfg.steps <= 10**8, f"steps must be in [0, 1e8], got {cfg.steps}"),
-        (cfg.log_every >= 0, f"log_every must be >= 0, got {cfg.log_every}"),
-        (cfg.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {cfg.checkpoint_every}"),
-        (cfg.precision in PRECISIONS, f"precision must be fp32 or bf16, got {cfg.precision!r}"),
-        (1 <= cfg.ensemble <= MAX_MEMBERS,
-         f"ensemble must be in [1, {MAX_MEMBERS}], got {cfg.ensemble}"),
-        (not (cfg.patience and cfg.val_fraction == 0),
-         "patience needs a validation split: set val_fraction > 0"),
-        (not (cfg.refit and cfg.val_fraction == 0),
-         "refit needs a validation split to choose the step count: set val_fraction > 0"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise SinecliError(f"{where}: {message}")
 
 
 @dataclass

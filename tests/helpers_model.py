@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from sinecli import dataset
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
+from sinecli.schema.generate import GenerateSpec
 
 POINTS = 24
 PER_CLASS = 12

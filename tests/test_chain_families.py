@@ -78,7 +78,8 @@ def test_rocket_probabilities_are_not_one_hot(runner: CliRunner, files: dict[str
 def test_a_fixed_length_model_refuses_another_length_naming_both(
     runner: CliRunner, tmp_path: Path
 ) -> None:
-    from sinecli.generate import GenerateSpec, make_dataset
+    from sinecli.generate import make_dataset
+    from sinecli.schema.generate import GenerateSpec
 
     train, short = tmp_path / "train.npz", tmp_path / "short.npz"
     dataset.save(train, make_dataset(GenerateSpec(samples_per_class=4, points=20, seed=1)))

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 
 from sinecli import __version__, dataset
 from sinecli.dataset import load
-from sinecli.generate import GenerateSpec, spec_from_mapping
+from sinecli.generate import spec_from_mapping
+from sinecli.schema.generate import GenerateSpec
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SMALL = ["--samples-per-class", "3", "--points", "16"]

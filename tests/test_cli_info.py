@@ -24,7 +24,8 @@ from typer.testing import CliRunner, Result
 
 from sinecli import dataset
 from sinecli.dataset import Dataset
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
+from sinecli.schema.generate import GenerateSpec
 
 DATASET_KEYS = ("file", "kind", "size_bytes", "sha256", "format_version", "sinecli_version", "n",
                 "channels", "channel_names", "length", "length_range", "labelled",

@@ -20,7 +20,8 @@ from matplotlib.image import imread
 from typer.testing import CliRunner, Result
 
 from sinecli import checkpoint, dataset
-from sinecli.generate import ClassSpec, GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
+from sinecli.schema.generate import ClassSpec, GenerateSpec
 
 CLASSES = (ClassSpec("fast", frequency=4.0), ClassSpec("tall", amplitude=2.0, frequency=4.0),
            ClassSpec("slow", frequency=1.0))

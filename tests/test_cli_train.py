@@ -26,9 +26,11 @@ from sinecli.cli import app
 from sinecli.commands.train import MODEL_KEYS, resolve
 from sinecli.dataset import Dataset
 from sinecli.errors import SinecliError
-from sinecli.generate import ClassSpec, GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
 from sinecli.models import ModelConfig, RecurrentClassifier, build, config_from_dict
-from sinecli.train import TrainConfig, fit
+from sinecli.schema.generate import ClassSpec, GenerateSpec
+from sinecli.schema.train import TrainConfig
+from sinecli.train import fit
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 #: A fast run: 2 epochs of a 4-unit GRU on 30 sequences, on the CPU.

@@ -34,9 +34,11 @@ from typer.testing import CliRunner
 
 from sinecli import checkpoint, dataset, distributed
 from sinecli.errors import Interrupted, SinecliError
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
 from sinecli.models import ModelConfig
-from sinecli.train import TrainConfig, fit
+from sinecli.schema.generate import GenerateSpec
+from sinecli.schema.train import TrainConfig
+from sinecli.train import fit
 
 pytestmark = [pytest.mark.usefixtures("torch_globals"),
               pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]

@@ -19,7 +19,8 @@ from sinecli import checkpoint, dataset
 from sinecli.errors import SinecliError
 from sinecli.inference import predict_proba
 from sinecli.models import Ensemble, ModelConfig, build
-from sinecli.train import TrainConfig, fit, prepare
+from sinecli.schema.train import TrainConfig
+from sinecli.train import fit, prepare
 
 pytestmark = pytest.mark.usefixtures("torch_globals")
 

@@ -26,7 +26,8 @@ from helpers_cli import assert_exit, invoke, probe
 from typer.testing import CliRunner
 
 from sinecli import checkpoint, dataset
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
+from sinecli.schema.generate import GenerateSpec
 
 pytest.importorskip("onnxruntime", reason="the sinecli[onnx] extra is not installed")
 

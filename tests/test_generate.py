@@ -17,17 +17,8 @@ import tomli_w
 from sinecli import __version__, generate
 from sinecli.dataset import FORMAT, FORMAT_VERSION
 from sinecli.errors import SinecliError
-from sinecli.generate import (
-    ClassSpec,
-    GenerateSpec,
-    Param,
-    class_names,
-    make_dataset,
-    notebook_classes,
-    spec_from_mapping,
-    time_axis,
-    validate,
-)
+from sinecli.generate import class_names, make_dataset, spec_from_mapping, time_axis, validate
+from sinecli.schema.generate import ClassSpec, GenerateSpec, Param, notebook_classes
 
 TWO_PI = 2 * math.pi
 

@@ -10,7 +10,8 @@ import torch
 from helpers_cli import probe
 
 from sinecli import dataset, optim
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
+from sinecli.schema.generate import GenerateSpec
 
 CASES = [
     ("Adam", {"lr": 0.02}),

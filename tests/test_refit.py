@@ -98,7 +98,8 @@ def test_a_damaged_refit_record_is_refused(runner: CliRunner, train_file: Path,
 def test_resume_and_torchrun_are_refused() -> None:
     from sinecli.errors import SinecliError
     from sinecli.models import ModelConfig
-    from sinecli.train import TrainConfig, prepare
+    from sinecli.schema.train import TrainConfig
+    from sinecli.train import prepare
 
     ds = ragged_dataset(0, N, C, T, 5)
     cfg = TrainConfig(refit=True, epochs=1)

@@ -23,10 +23,12 @@ from hypothesis import strategies as st
 
 from sinecli.dataset import Dataset
 from sinecli.errors import SinecliError
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
 from sinecli.models import ModelConfig, build, config_from_dict
 from sinecli.progress import NullReporter, PlainReporter, RichReporter, make_reporter
-from sinecli.train import EpochRecord, TrainConfig, fit, fit_scaling, split, validate
+from sinecli.schema.generate import GenerateSpec
+from sinecli.schema.train import TrainConfig, validate
+from sinecli.train import EpochRecord, fit, fit_scaling, split
 
 CPU = torch.device("cpu")
 

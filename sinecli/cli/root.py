@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import errno
 import gc
 import json
@@ -37,6 +38,7 @@ from sinecli.errors import BrokenStdout, SinecliError
 from sinecli.names import (
     did_you_mean,
 )
+from sinecli.schema.fields import FieldError, help_of
 
 state: dict[str, Any] = {"debug": bool(os.environ.get("SINECLI_DEBUG"))}
 
@@ -228,6 +230,23 @@ def typed(ctx: typer.Context, **values: Any) -> dict[str, Any]:
             else None for name, value in values.items()}
 
 
+def typed_fields(ctx: typer.Context, cls: type) -> dict[str, Any]:
+    """The command's options that set a field of dataclass `cls` (an option named after the
+    field), as `typed` gives them; a choice's plain string, not its enum."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return typed(ctx, **{name: getattr(value, "value", value)
+                         for name, value in ctx.params.items() if name in names})
+
+
+def field_option(cls: type, name: str, *decls: str, panel: str | None = None,
+                 **options: Any) -> Any:
+    """The `typer.Option` of field `name` of the schema dataclass `cls`: its help text is
+    the field's (a config key's meaning, as docs/cli.md's config tables give it)."""
+    text = help_of(cls, name).replace("`", "")
+    return typer.Option(*decls, help=text[:1].upper() + text[1:] + ".", rich_help_panel=panel,
+                        **options)
+
+
 # Options shared by several commands.
 ConfigOpt = Annotated[
     Path | None,
@@ -275,39 +294,27 @@ InferenceThreadsOpt = Annotated[
 _FIELD_PARAMS = {"kind": "model"}
 
 
-def _flag_message(message: str, ctx: typer.Context, config_path: Path | None) -> str:
-    """A config-language message about a value the user typed as a flag, in flag language:
-    `train [train]: val_fraction must be in [0, 1), got 1.5` becomes `--val-fraction must be
-    in [0, 1), got 1.5`. A value from a config file keeps naming the file, table and key."""
-    command = ctx.command.name or ""
-    heads = [f"{command}{table}: " for table in ("", " [generate]", " [model]", " [train]")]
-    if config_path is not None:
-        heads = [f"config {config_path}{table}: "
-                 for table in (" [generate]", " [model]", " [train]", "")] + heads
-    head = next((h for h in heads if message.startswith(h)), None)
-    if head is None:
-        return message
-    rest = message[len(head):]
-    field = re.match(r"([a-z_]+)(?: \(--[a-z-]+\))?(?=[ :,])", rest)
-    if field:
-        name = _FIELD_PARAMS.get(field.group(1), field.group(1))
-        param = next((p for p in ctx.command.params if p.name == name), None)
-        if param is not None and param.param_type_name == "option" and \
-                ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
-            return max(param.opts, key=len) + rest[field.end():]
-    if config_path is None:  # no file: the values came from flags and defaults
-        return f"{command}: {rest}"
-    return message
+def _flag_message(exc: FieldError, ctx: typer.Context, config_path: Path | None) -> str:
+    """A setting's error in the language of where its value came from: the flag when the user
+    typed it (`--val-fraction must be in [0, 1), got 1.5`); else the config file, table and
+    key (`config f.toml [train]: val_fraction ...`), or the command when there is no file."""
+    name = _FIELD_PARAMS.get(exc.field, exc.field)
+    param = next((p for p in ctx.command.params if p.name == name), None)
+    if param is not None and param.param_type_name == "option" and \
+            ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+        return exc.named(max(param.opts, key=len))
+    if config_path is None and exc.where.startswith(ctx.command.name or "?"):
+        return f"{ctx.command.name}: {exc.named(exc.field)}"  # a default, or a flag's effect
+    return str(exc)
 
 
 @contextlib.contextmanager
 def flags_named(ctx: typer.Context, config_path: Path | None) -> Iterator[None]:
-    """Errors about flag values name the flag the user typed (see `_flag_message`)."""
+    """A setting's error (a FieldError) names the flag the user typed (see `_flag_message`)."""
     try:
         yield
-    except SinecliError as exc:
-        if len(exc.args) == 1 and isinstance(exc.args[0], str):
-            exc.args = (_flag_message(exc.args[0], ctx, config_path),)
+    except FieldError as exc:
+        exc.args = (_flag_message(exc, ctx, config_path),)
         raise
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from sinecli import config, dataset
 from sinecli.atomic import STDOUT, check_suffix, check_writable
 from sinecli.errors import SinecliError
-from sinecli.generate import GenerateSpec, make_dataset, spec_from_mapping
+from sinecli.generate import make_dataset, spec_from_mapping
+from sinecli.schema.generate import GenerateSpec
 from sinecli.streams import require_stdout
 
 

@@ -14,8 +14,8 @@ from sinecli.errors import Interrupted, SinecliError
 from sinecli.models import ModelConfig
 from sinecli.models import validate as validate_model
 from sinecli.names import DEFAULTS, did_you_mean
-from sinecli.train import TrainConfig
-from sinecli.train import validate as validate_train
+from sinecli.schema.train import TrainConfig
+from sinecli.schema.train import validate as validate_train
 
 #: Model fields that always come from the data, never from a config or flag.
 DATA_FIELDS = ("seq_len", "num_classes", "channels")

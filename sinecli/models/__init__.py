@@ -19,13 +19,15 @@ from sinecli.errors import SinecliError
 from sinecli.models import base, conv, hydra, mrhydra, multirocket, notebook, recurrent, rocket
 from sinecli.models.base import ModelConfig, Scaled
 from sinecli.models.conv import ConvClassifier, ConvConfig
-from sinecli.models.ensemble import MAX_MEMBERS, Ensemble
+from sinecli.models.ensemble import Ensemble
 from sinecli.models.hydra import HydraClassifier, HydraConfig
 from sinecli.models.mrhydra import MRHydraClassifier, MRHydraConfig
 from sinecli.models.multirocket import MultiRocketClassifier, MultiRocketConfig
 from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
 from sinecli.models.rocket import MiniRocketClassifier, RocketConfig
+from sinecli.schema.fields import FieldError
+from sinecli.schema.train import MAX_MEMBERS
 
 __all__ = ["DEFAULT_WIDTH", "FAMILIES", "KINDS", "LEGACY_DEFAULTS", "MAX_MEMBERS", "Ensemble",
            "Family", "ModelConfig", "NotebookRNN", "RecurrentClassifier", "build", "build_members",
@@ -124,8 +126,8 @@ LEGACY_DEFAULTS: dict[str, Any] = {"patch": 1, "channels": 1}
 
 def family(kind: str, where: str = "model") -> Family:
     if kind not in FAMILIES:
-        raise SinecliError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}"
-                           + names.did_you_mean(kind, KINDS))
+        raise FieldError(where, "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}"
+                         + names.did_you_mean(kind, KINDS))
     return FAMILIES[kind]
 
 

@@ -42,6 +42,7 @@ from sinecli.models.base import (
     check_size,
     valid_mask,
 )
+from sinecli.schema.fields import require
 
 CONV_KINDS = ("fcn", "resnet", "inception")
 #: The papers' depth: convolutions of FCN (fixed), blocks of ResNet, modules of Inception.
@@ -89,17 +90,14 @@ def validate(cfg: ConvConfig, where: str) -> None:
         raise SinecliError(f"{where}: kind must be one of {', '.join(CONV_KINDS)}, "
                            f"got {cfg.kind!r}")
     ok_width = isinstance(cfg.width, int | float) and math.isfinite(cfg.width) and cfg.width > 0
-    checks = [
-        (ok_width, f"width must be a number > 0, got {cfg.width!r}"),
-        (cfg.depth is None or cfg.kind != "fcn",
-         f"depth applies to resnet and inception, not fcn (got {cfg.depth})"),
-        (cfg.depth is None or 1 <= cfg.depth <= MAX_LAYERS,
-         f"depth must be in [1, {MAX_LAYERS}], got {cfg.depth}"),
-        (0.0 <= cfg.dropout < 1.0, f"dropout must be in [0, 1), got {cfg.dropout}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise SinecliError(f"{where}: {message}")
+    require(where, [
+        (ok_width, "width", f"must be a number > 0, got {cfg.width!r}"),
+        (cfg.depth is None or cfg.kind != "fcn", "depth",
+         f"applies to resnet and inception, not fcn (got {cfg.depth})"),
+        (cfg.depth is None or 1 <= cfg.depth <= MAX_LAYERS, "depth",
+         f"must be in [1, {MAX_LAYERS}], got {cfg.depth}"),
+        (0.0 <= cfg.dropout < 1.0, "dropout", f"must be in [0, 1), got {cfg.dropout}"),
+    ])
     if widest(cfg) > MAX_HIDDEN:
         raise SinecliError(f"{where}: width {cfg.width} gives layers of {widest(cfg)} channels "
                            f"(limit {MAX_HIDDEN})")

@@ -16,9 +16,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-#: Members at most: each is trained in turn and all are held in memory.
-MAX_MEMBERS = 64
-
 
 class Ensemble(nn.Module):
     """Members' mean probability, as logits; the state dict's keys are `members.<i>.*`."""

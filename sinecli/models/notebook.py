@@ -14,11 +14,12 @@ from sinecli.models.base import (
     check_data_fields,
     check_size,
 )
+from sinecli.schema.fields import require
 
 
 def validate(cfg: ModelConfig, where: str) -> None:
-    if not 1 <= cfg.hidden <= MAX_HIDDEN:
-        raise SinecliError(f"{where}: hidden must be in [1, {MAX_HIDDEN}], got {cfg.hidden}")
+    require(where, [(1 <= cfg.hidden <= MAX_HIDDEN, "hidden",
+                     f"must be in [1, {MAX_HIDDEN}], got {cfg.hidden}")])
     if cfg.layers != 1 or cfg.bidirectional or cfg.dropout or cfg.patch != 1:
         raise SinecliError(f"{where}: the notebook cell has one layer, one direction, no "
                            "dropout and patch 1")

@@ -12,7 +12,6 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from sinecli.errors import SinecliError
 from sinecli.models.base import (
     MAX_HIDDEN,
     MAX_LAYERS,
@@ -23,21 +22,21 @@ from sinecli.models.base import (
     check_data_fields,
     check_size,
 )
+from sinecli.schema.fields import require
 
 TORCH_RNN = {"gru": "GRU", "lstm": "LSTM", "rnn": "RNN"}
 _GATES = {"gru": 3, "lstm": 4, "rnn": 1}
 
 
 def validate(cfg: ModelConfig, where: str) -> None:
-    checks = [
-        (1 <= cfg.hidden <= MAX_HIDDEN, f"hidden must be in [1, {MAX_HIDDEN}], got {cfg.hidden}"),
-        (1 <= cfg.layers <= MAX_LAYERS, f"layers must be in [1, {MAX_LAYERS}], got {cfg.layers}"),
-        (0.0 <= cfg.dropout < 1.0, f"dropout must be in [0, 1), got {cfg.dropout}"),
-        (1 <= cfg.patch <= MAX_PATCH, f"patch must be in [1, {MAX_PATCH}], got {cfg.patch}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise SinecliError(f"{where}: {message}")
+    require(where, [
+        (1 <= cfg.hidden <= MAX_HIDDEN, "hidden",
+         f"must be in [1, {MAX_HIDDEN}], got {cfg.hidden}"),
+        (1 <= cfg.layers <= MAX_LAYERS, "layers",
+         f"must be in [1, {MAX_LAYERS}], got {cfg.layers}"),
+        (0.0 <= cfg.dropout < 1.0, "dropout", f"must be in [0, 1), got {cfg.dropout}"),
+        (1 <= cfg.patch <= MAX_PATCH, "patch", f"must be in [1, {MAX_PATCH}], got {cfg.patch}"),
+    ])
     check_data_fields(cfg, where)
     check_size(parameter_count(cfg), where)
 

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from sinecli import dataset
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
+from sinecli.schema.generate import GenerateSpec
 
 from .support import HIDDEN, PER_CLASS, POINTS, Runner, Workspace
 

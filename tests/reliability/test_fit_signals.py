@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sinecli import dataset
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
+from sinecli.schema.generate import GenerateSpec
 
 from .support import sinecli, temp_files
 

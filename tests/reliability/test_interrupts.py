@@ -25,7 +25,8 @@ import torch
 from typer.testing import CliRunner
 
 from sinecli import checkpoint, dataset
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
+from sinecli.schema.generate import GenerateSpec
 
 from .support import (
     Workspace,

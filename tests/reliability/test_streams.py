@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from sinecli import dataset
-from sinecli.generate import GenerateSpec, make_dataset
+from sinecli.generate import make_dataset
+from sinecli.schema.generate import GenerateSpec
 
 from .support import TRAIN_FLAGS, Workspace, temp_files
 

@@ -38,14 +38,14 @@ MAX_EXACT = 100_000
 MAX_HEAD_EPOCHS = 1_000
 
 
-def head_field_checks(cfg: Any) -> list[tuple[bool, str]]:
-    """The checks of the head's config fields, as (ok, message) pairs for a validator."""
+def head_field_checks(cfg: Any) -> list[tuple[bool, str, str]]:
+    """The checks of the head's config fields, as (ok, field, detail) for `fields.require`."""
     return [
-        (0 <= cfg.seed < 2**63, f"seed must be in [0, 2**63), got {cfg.seed}"),
-        (2 <= cfg.exact_limit <= MAX_EXACT,
-         f"exact_limit must be in [2, {MAX_EXACT}], got {cfg.exact_limit}"),
-        (0 <= cfg.head_epochs <= MAX_HEAD_EPOCHS,
-         f"head_epochs must be in [0, {MAX_HEAD_EPOCHS}] (0: chosen by the data's size), "
+        (0 <= cfg.seed < 2**63, "seed", f"must be in [0, 2**63), got {cfg.seed}"),
+        (2 <= cfg.exact_limit <= MAX_EXACT, "exact_limit",
+         f"must be in [2, {MAX_EXACT}], got {cfg.exact_limit}"),
+        (0 <= cfg.head_epochs <= MAX_HEAD_EPOCHS, "head_epochs",
+         f"must be in [0, {MAX_HEAD_EPOCHS}] (0: chosen by the data's size), "
          f"got {cfg.head_epochs}"),
     ]
 

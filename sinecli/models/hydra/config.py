@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sinecli.errors import SinecliError
 from sinecli.models.base import FamilyConfig, check_data_fields, check_size
 from sinecli.models.features.classifier import head_field_checks
+from sinecli.schema.fields import require
 
 KERNEL_SIZE = 9
 MAX_GROUPS = 1024
@@ -85,16 +85,12 @@ def parameter_count(cfg: HydraConfig) -> int:
 
 
 def validate(cfg: HydraConfig, where: str) -> None:
-    checks = [
-        (1 <= cfg.groups <= MAX_GROUPS and (cfg.groups == 1 or cfg.groups % 2 == 0),
-         f"groups must be 1 or even, in [1, {MAX_GROUPS}] (half read the series, half its "
-         f"first difference), got {cfg.groups}"),
-        (2 <= cfg.kernels_per_group <= MAX_KERNELS_PER_GROUP,
-         f"kernels_per_group must be in [2, {MAX_KERNELS_PER_GROUP}], "
-         f"got {cfg.kernels_per_group}"),
-    ] + head_field_checks(cfg)
-    for ok, message in checks:
-        if not ok:
-            raise SinecliError(f"{where}: {message}")
+    require(where, [
+        (1 <= cfg.groups <= MAX_GROUPS and (cfg.groups == 1 or cfg.groups % 2 == 0), "groups",
+         f"must be 1 or even, in [1, {MAX_GROUPS}] (half read the series, half its first "
+         f"difference), got {cfg.groups}"),
+        (2 <= cfg.kernels_per_group <= MAX_KERNELS_PER_GROUP, "kernels_per_group",
+         f"must be in [2, {MAX_KERNELS_PER_GROUP}], got {cfg.kernels_per_group}"),
+        *head_field_checks(cfg)])
     check_data_fields(cfg, where)
     check_size(parameter_count(cfg), where)

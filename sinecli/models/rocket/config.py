@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sinecli.errors import SinecliError
 from sinecli.models.base import FamilyConfig, check_data_fields, check_size
 from sinecli.models.features.classifier import head_field_checks
+from sinecli.schema.fields import require
 
 KERNEL_SIZE = 9
 NUM_KERNELS = 84
@@ -65,15 +65,11 @@ def validate(cfg: RocketConfig, where: str) -> None:
 def check_kernel_fields(cfg: Any, where: str, fewest: int, most: int, parameters: int) -> None:
     """The checks every family of MiniRocket's kernels shares: `num_features` in [fewest,
     most], `max_dilations_per_kernel`, the head's and the data's fields and the size."""
-    checks = [
-        (fewest <= cfg.num_features <= most,
-         f"num_features must be in [{fewest}, {most}], got {cfg.num_features}"),
-        (1 <= cfg.max_dilations_per_kernel <= MAX_DILATIONS,
-         f"max_dilations_per_kernel must be in [1, {MAX_DILATIONS}], "
-         f"got {cfg.max_dilations_per_kernel}"),
-    ] + head_field_checks(cfg)
-    for ok, message in checks:
-        if not ok:
-            raise SinecliError(f"{where}: {message}")
+    require(where, [
+        (fewest <= cfg.num_features <= most, "num_features",
+         f"must be in [{fewest}, {most}], got {cfg.num_features}"),
+        (1 <= cfg.max_dilations_per_kernel <= MAX_DILATIONS, "max_dilations_per_kernel",
+         f"must be in [1, {MAX_DILATIONS}], got {cfg.max_dilations_per_kernel}"),
+        *head_field_checks(cfg)])
     check_data_fields(cfg, where)
     check_size(parameters, where)
