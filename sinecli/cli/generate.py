@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,15 +16,20 @@ from sinecli.cli.root import (
     app,
     emit_json,
     err,
+    field_option,
     flags_named,
-    typed,
+    typed_fields,
 )
 from sinecli.errors import SinecliError
-from sinecli.names import (
-    DEFAULTS,
-)
+from sinecli.names import DEFAULTS
+from sinecli.schema.generate import GenerateSpec
 
 GENERATE = DEFAULTS["generate"]  # shown by --help; a value counts only when typed
+
+
+def _spec(name: str) -> Any:
+    """The option of GenerateSpec's field `name` (its help text is the schema's)."""
+    return field_option(GenerateSpec, name)
 
 
 @app.command()
@@ -35,17 +40,11 @@ def generate(
     ] = None,
     config: ConfigOpt = None,
     seed: SeedOpt = GENERATE["seed"],
-    samples_per_class: Annotated[
-        int, typer.Option(help="Sequences per class.")
-    ] = GENERATE["samples_per_class"],
-    points: Annotated[int, typer.Option(help="Points per sequence.")] = GENERATE["points"],
-    start: Annotated[float, typer.Option(help="First time point.")] = GENERATE["start"],
-    stop: Annotated[
-        float, typer.Option(help="Last time point, inclusive.")
-    ] = GENERATE["stop"],
-    noise_std: Annotated[
-        float, typer.Option(help="Standard deviation of the Gaussian noise.")
-    ] = GENERATE["noise_std"],
+    samples_per_class: Annotated[int, _spec("samples_per_class")] = GENERATE["samples_per_class"],
+    points: Annotated[int, _spec("points")] = GENERATE["points"],
+    start: Annotated[float, _spec("start")] = GENERATE["start"],
+    stop: Annotated[float, _spec("stop")] = GENERATE["stop"],
+    noise_std: Annotated[float, _spec("noise_std")] = GENERATE["noise_std"],
     print_config: PrintConfigOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -55,10 +54,8 @@ def generate(
 
     if json_out and output is not None and str(output) == "-":
         raise SinecliError("--json: cannot share stdout with the dataset written by -o -")
-    flags = typed(ctx, samples_per_class=samples_per_class, points=points, start=start,
-                   stop=stop, noise_std=noise_std, seed=seed)
     with flags_named(ctx, config):
-        result = run(config, flags, output, print_config)
+        result = run(config, typed_fields(ctx, GenerateSpec), output, print_config)
     if result is None:
         return
     if json_out:
