@@ -11,14 +11,18 @@ What no Python code can cover: the interpreter's own start-up, before this modul
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from sinecli import stops
 
 
 def main() -> None:
     """Handle the stop signals, then import and run the CLI (`sinecli.cli.root.main`)."""
-    previous = stops.install()
+    previous: dict[int, Any] = {}
     try:
+        # inside the `try`: once SIGTERM's handler is in place, a SIGTERM may arrive while
+        # SIGHUP's is installed, and is then a stop like any other
+        stops.install(previous)
         from sinecli.cli import main as cli_main  # typer and the commands: most of start-up
 
         cli_main()

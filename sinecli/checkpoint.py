@@ -33,27 +33,15 @@ from sinecli.atomic import atomic_path
 from sinecli.errors import SinecliError
 from sinecli.models import (
     LEGACY_DEFAULTS,
-    MAX_MEMBERS,
     ModelConfig,
     build_members,
     config_from_dict,
     family,
 )
 from sinecli.models import validate as validate_model
+from sinecli.schema.checkpoint import FORMAT, FORMAT_VERSION, CheckpointPayload, Member
+from sinecli.schema.history import History
 
-FORMAT = "sinecli.checkpoint"
-#: 2 added the model's `patch`; 3 added input channels, per-channel scaling and the training
-#: data's channel names and lengths. Older files (one channel, one point a step) still load.
-FORMAT_VERSION = 3
-_REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "model_config": dict,
-    "state_dict": dict,
-    "class_names": list,
-    "train_config": dict,
-    "history": dict,
-    "seed": int,
-    "epoch": int,
-}
 #: What `train --resume` needs under `resume` (see sinecli.train.fit).
 _RESUME: dict[str, type | tuple[type, ...]] = {
     "model_state": dict,
@@ -67,10 +55,12 @@ _RESUME: dict[str, type | tuple[type, ...]] = {
 
 @dataclass
 class Checkpoint:
-    """A validated checkpoint; `payload` is the raw dict as saved."""
+    """A validated checkpoint: `meta` its contents, checked; `payload` the raw dict as saved
+    (what `train --resume` continues from)."""
 
     path: Path
     payload: dict[str, Any]
+    meta: CheckpointPayload
 
     @property
     def model_config(self) -> ModelConfig:
@@ -78,28 +68,26 @@ class Checkpoint:
 
     @property
     def channel_names(self) -> list[str] | None:
-        names = self.payload.get("channel_names")
-        return list(names) if names is not None else None
+        return self.meta.channel_names
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.payload["class_names"])
+        return self.meta.class_names
 
     @property
-    def history(self) -> dict[str, list]:
+    def history(self) -> History:
         """The training history: an ensemble's first member's (each one's: `members`)."""
-        return self.payload["history"]
+        return self.meta.history
 
     @property
     def ensemble(self) -> int:
         """How many models the file holds (1 unless trained with --ensemble)."""
-        return int(self.payload.get("ensemble", 1))
+        return self.meta.ensemble
 
     @property
-    def members(self) -> list[dict[str, Any]]:
-        """An ensemble's members: each one's seed, epoch, best_epoch, history (and a closed-form
-        fit's report); empty for one model."""
-        return list(self.payload.get("members", []))
+    def members(self) -> list[Member]:
+        """An ensemble's members (empty for one model)."""
+        return self.meta.members
 
     def model(self, device: torch.device | str = "cpu") -> nn.Module:
         """Rebuild the model from the file alone, in eval mode, on `device`."""
@@ -130,7 +118,6 @@ class Checkpoint:
         for key, kind in _RESUME.items():
             if not isinstance(r.get(key), kind):
                 raise SinecliError(f"{where}: resume state: missing or invalid {key!r}")
-        _check_history(self.payload, where)
         _check_weights(r["model_state"], f"{where}: resume state: model_state")
         _check_optimizer(r["optimizer_state"], f"{where}: resume state: optimizer_state")
         model = self._model_with(r["model_state"], "resume weights")
@@ -150,8 +137,10 @@ class Checkpoint:
         return r
 
 
-def save(path: str | Path, payload: dict[str, Any]) -> None:
+def save(path: str | Path, payload: dict[str, Any] | CheckpointPayload) -> None:
     """Write atomically: a crash mid-write never damages an existing checkpoint."""
+    if isinstance(payload, CheckpointPayload):
+        payload = payload.to_dict()
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -193,57 +182,13 @@ def load(path: str | Path) -> Checkpoint:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SinecliError(f"checkpoint {p}: corrupt or truncated: {first}") from exc
     formats.check(payload, FORMAT, FORMAT_VERSION, f"checkpoint {p}", "checkpoint")
-    for key, kind in _REQUIRED.items():
-        if not isinstance(payload.get(key), kind):
-            raise SinecliError(f"checkpoint {p}: missing or invalid {key!r}")
-    names = payload["class_names"]
-    if not names or not all(isinstance(n, str) for n in names):
-        raise SinecliError(f"checkpoint {p}: invalid class_names")
-    channel_names = payload.get("channel_names")
-    if channel_names is not None and (not isinstance(channel_names, list) or not all(
-            isinstance(n, str) for n in channel_names)):
-        raise SinecliError(f"checkpoint {p}: invalid channel_names")
-    cfg = _model_config(payload["model_config"], f"checkpoint {p}: model_config")
-    if cfg.num_classes != len(names):
-        raise SinecliError(f"checkpoint {p}: {len(names)} class_names but the model has "
-                           f"{cfg.num_classes} outputs")
-    _check_weights(payload["state_dict"], f"checkpoint {p}: state_dict")
-    _check_ensemble(payload, f"checkpoint {p}")
-    _check_refit(payload.get("refit"), f"checkpoint {p}: refit")
-    return Checkpoint(path=p, payload=payload)
-
-
-def _check_refit(refit: Any, where: str) -> None:
-    """`train --refit`'s record: the epoch validation chose, the steps trained on all the
-    data, and the choosing run's history (absent or None: no refit)."""
-    if refit is None:
-        return
-    counts = ("best_epoch", "epochs_run", "steps")
-    if not isinstance(refit, dict) or not isinstance(refit.get("history"), dict) or not all(
-            isinstance(refit.get(k), int) and not isinstance(refit.get(k), bool) and
-            refit[k] >= 1 for k in counts):
-        raise SinecliError(f"{where}: expected best_epoch, epochs_run and steps >= 1 and a "
-                           "history")
-    _check_history({"epoch": refit["epochs_run"], "best_epoch": refit["best_epoch"],
-                    "history": refit["history"]}, where)
-
-
-def _check_ensemble(payload: dict[str, Any], where: str) -> None:
-    """An ensemble's count, and one entry per member with its seed and a sound history."""
-    n = payload.get("ensemble", 1)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_MEMBERS:
-        raise SinecliError(f"{where}: invalid ensemble {n!r} (members 1 to {MAX_MEMBERS})")
-    members = payload.get("members", [])
-    if not isinstance(members, list) or len(members) != (n if n > 1 else 0):
-        raise SinecliError(f"{where}: expected one entry per member under 'members' ({n})")
-    for i, member in enumerate(members):
-        ok = isinstance(member, dict) and all(
-            isinstance(member.get(key), int) and not isinstance(member.get(key), bool)
-            for key in ("seed", "epoch", "best_epoch")) and isinstance(member.get("history"),
-                                                                      dict)
-        if not ok:
-            raise SinecliError(f"{where}: members: entry {i + 1} is invalid")
-        _check_history(member, f"{where}: members: entry {i + 1}")
+    meta = CheckpointPayload.from_dict(payload, f"checkpoint {p}")
+    cfg = _model_config(meta.model_config, f"checkpoint {p}: model_config")
+    if cfg.num_classes != len(meta.class_names):
+        raise SinecliError(f"checkpoint {p}: {len(meta.class_names)} class_names but the model "
+                           f"has {cfg.num_classes} outputs")
+    _check_weights(meta.state_dict, f"checkpoint {p}: state_dict")
+    return Checkpoint(path=p, payload=payload, meta=meta)
 
 
 def _check_crc(p: Path) -> None:
@@ -273,25 +218,6 @@ def _model_config(values: dict[str, Any], where: str) -> ModelConfig:
     cfg: Any = config.build(cls, {k: v for k, v in values.items() if k in known}, where)
     validate_model(cfg, where)
     return cfg
-
-
-def _check_history(payload: dict[str, Any], where: str) -> None:
-    """Training continues the history lists, one entry per epoch run so far."""
-    epoch, best = payload["epoch"], payload.get("best_epoch", 0)
-    if epoch < 0:
-        raise SinecliError(f"{where}: invalid epoch {epoch}")
-    if isinstance(best, bool) or not isinstance(best, int) or not 0 <= best <= epoch:
-        raise SinecliError(f"{where}: invalid best_epoch {best!r} (epoch {epoch})")
-    history = payload["history"]
-    for key in ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds", "step",
-                "step_loss"):
-        values = history.get(key, [] if key.startswith("step") else None)
-        per_epoch = not key.startswith("step")
-        if not isinstance(values, list) or (per_epoch and len(values) != epoch) or not all(
-            v is None or (isinstance(v, int | float) and not isinstance(v, bool))
-            for v in values
-        ):
-            raise SinecliError(f"{where}: history: missing or invalid {key!r}")
 
 
 def _check_ranks(ranks: Any, world_size: Any, where: str) -> None:

@@ -144,10 +144,12 @@ def _check_memory(spec: GenerateSpec, where: str) -> None:
     need, limit = memory_needed(spec), memory_limit()
     if limit is not None and need > limit:
         n = spec.samples_per_class * len(spec.classes)
-        raise FieldError(
-            where, "samples_per_class", f"{spec.samples_per_class} x {len(spec.classes)} "
-            f"classes x points {spec.points} is {n} x {spec.points} float32 values, "
-            f"{_human_bytes(need)} of memory; this machine has {_human_bytes(limit)}")
+        # two settings at fault: the message names both keys and both flags
+        raise SinecliError(
+            f"{where}: samples_per_class (--samples-per-class) {spec.samples_per_class} x "
+            f"{len(spec.classes)} classes x points (--points) {spec.points} is {n} x "
+            f"{spec.points} float32 values, {_human_bytes(need)} of memory; this machine has "
+            f"{_human_bytes(limit)}")
 
 
 def validate(spec: GenerateSpec, where: str = "generate") -> None:

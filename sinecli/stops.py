@@ -36,13 +36,15 @@ def on_signal(signum: int, frame: Any) -> None:
     raise Terminated(signum)
 
 
-def install() -> dict[int, Any]:
+def install(previous: dict[int, Any] | None = None) -> dict[int, Any]:
     """Install `on_signal` for the stop signals still at their defaults, and return the ones it
-    replaced. Nothing on other threads; a signal the caller ignores (`nohup` ignores SIGHUP,
-    background jobs SIGINT) stays ignored, and one already handled by us stays as it is."""
+    replaced, recorded in `previous` as it goes (a stop may arrive while it installs the next
+    one: the caller's `finally` still restores those already replaced). Nothing on other
+    threads; a signal the caller ignores (`nohup` ignores SIGHUP, background jobs SIGINT)
+    stays ignored, and one already handled by us stays as it is."""
+    previous = {} if previous is None else previous
     if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous: dict[int, Any] = {}
+        return previous
     for signum in STOP_SIGNALS:
         default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
         if signal.getsignal(signum) is default:

@@ -25,6 +25,8 @@ from sinecli.dataset import Dataset
 from sinecli.distributed import Local, Shard
 from sinecli.errors import SinecliError
 from sinecli.models import ModelConfig, build, check_members, family
+from sinecli.schema.checkpoint import Refit
+from sinecli.schema.history import History
 from sinecli.schema.train import TrainConfig, validate
 
 EVAL_BATCH = 4096
@@ -169,8 +171,8 @@ def _to_cpu(obj: Any) -> Any:
 
 
 def new_history() -> dict[str, list]:
-    return {"epoch": [], "train_loss": [], "val_loss": [], "val_accuracy": [], "seconds": [],
-            "step": [], "step_loss": []}
+    """An empty history, as the payload holds it (schema.history)."""
+    return History().to_dict()
 
 
 def prepare(
@@ -297,16 +299,16 @@ def _fit_refit(
     run's choice and history under `refit`."""
     assert ds.y is not None
     chosen = _fit(ds, model_cfg, cfg, device, None, reporter, None, group)
-    best, history = chosen["best_epoch"], chosen["history"]
+    best = chosen["best_epoch"]
     n_train = len(split(ds.y, cfg.val_fraction, cfg.seed)[0])
     steps = best * steps_per_epoch(cfg, n_train)
     whole = dataclasses.replace(cfg, val_fraction=0.0, patience=0, steps=steps, refit=False)
     whole = dataclasses.replace(whole, epochs=planned_epochs(whole, ds.y))
     final = _fit(ds, model_cfg, whole, device, None, _Tagged(reporter, stage="refit"), None,
                  group)
-    refit = {"best_epoch": best, "epochs_run": chosen["epoch"], "steps": steps,
-             "val_loss": history["val_loss"][best - 1],
-             "val_accuracy": history["val_accuracy"][best - 1], "history": history}
+    history = History(**chosen["history"])
+    refit = Refit(best, chosen["epoch"], steps, history.at(best, "val_loss"),
+                  history.at(best, "val_accuracy"), history).to_dict()
     payload = {key: value for key, value in final.items() if key != "resume"}
     return {**payload, "train_config": cfg.to_dict(), "refit": refit}
 

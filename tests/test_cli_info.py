@@ -252,7 +252,7 @@ def test_history_csv(runner: CliRunner, ws) -> None:
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     for key in ("train_loss", "val_loss", "val_accuracy", "seconds"):
-        assert [float(r[key]) for r in rows] == history[key], key  # repr: round-trips exactly
+        assert [float(r[key]) for r in rows] == getattr(history, key), key  # repr round-trips
     no_val = info(runner, ws["model"], "--history")
     assert_exit(no_val, 0)
     assert [line.split(",")[2:4] for line in no_val.stdout.splitlines()[1:]] == [["", ""]] * 2

@@ -175,7 +175,7 @@ def test_loss_of_a_run_that_logged_iterations(
     runner: CliRunner, files: dict[str, Path], tmp_path: Path
 ) -> None:
     history = checkpoint.load(files["steps"]).history
-    assert history["step"] and len(history["step"]) == len(history["step_loss"])
+    assert history.step and len(history.step) == len(history.step_loss)
     result = plot(runner, "loss", files, tmp_path / "l.png", "--json", model="steps")
     assert_exit(result, 0)
     assert json.loads(result.stdout)["iterations"] is True
@@ -185,8 +185,9 @@ def test_loss_of_a_run_that_logged_iterations(
 
 
 def empty_history(files: dict[str, Path], tmp_path: Path) -> Path:
+    """A sound checkpoint of no epochs (the loader refuses a history shorter than `epoch`)."""
     payload = dict(checkpoint.load(files["model"]).payload)
-    payload["history"] = {k: [] for k in payload["history"]}
+    payload.update(history={k: [] for k in payload["history"]}, epoch=0, best_epoch=0)
     path = tmp_path / "empty.pt"
     checkpoint.save(path, payload)
     return path

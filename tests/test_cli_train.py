@@ -133,7 +133,7 @@ def test_checkpoint_holds_the_documented_payload(
     # the validating loader agrees
     ckpt = checkpoint.load(out)
     assert ckpt.model_config == ModelConfig(hidden=4, seq_len=20, num_classes=3)
-    assert ckpt.class_names == p["class_names"] and ckpt.history["epoch"] == [1, 2]
+    assert ckpt.class_names == p["class_names"] and ckpt.history.epoch == [1, 2]
 
 
 def test_checkpoint_rebuilds_the_model_trained_in_memory(

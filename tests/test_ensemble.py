@@ -67,14 +67,14 @@ def test_each_member_is_the_model_its_seed_trains(runner: CliRunner, files: dict
     both = checkpoint.load(ens)
     one = checkpoint.load(single)
     assert (both.ensemble, one.ensemble, one.members) == (3, 1, [])
-    assert [m["seed"] for m in both.members] == [5, 6, 7]
+    assert [m.seed for m in both.members] == [5, 6, 7]
     assert both.payload["train_config"]["ensemble"] == 3
     # member 2 (seed 6) is, bit for bit, what `--seed 6` alone trains in this process
     state = both.payload["state_dict"]
     for name, value in one.payload["state_dict"].items():
         assert torch.equal(state[f"members.1.{name}"], value), name
-    assert both.members[1]["history"]["train_loss"] == one.history["train_loss"]
-    assert both.history == both.members[0]["history"]  # member 1's at the top
+    assert both.members[1].history.train_loss == one.history.train_loss
+    assert both.history == both.members[0].history  # member 1's at the top
     # and the members differ: other seeds
     first = next(k for k in one.payload["state_dict"] if k.startswith(("weight", "head", "rnn")))
     assert not torch.equal(state[f"members.0.{first}"], state[f"members.1.{first}"])
@@ -172,8 +172,8 @@ def test_the_summary_counts_every_member_and_ctrl_c_writes_nothing(
     members = checkpoint.load(model).members
     assert summary["ensemble"] == 3 and summary["seed"] == 0
     assert summary["loop_seconds"] == pytest.approx(
-        sum(sum(m["history"]["seconds"]) for m in members), abs=2e-3)
-    assert summary["loop_seconds"] > sum(members[0]["history"]["seconds"])
+        sum(m.history.total_seconds() for m in members), abs=2e-3)
+    assert summary["loop_seconds"] > members[0].history.total_seconds()
 
     import sinecli.train
 

@@ -298,13 +298,18 @@ def _flag_message(exc: FieldError, ctx: typer.Context, config_path: Path | None)
     """A setting's error in the language of where its value came from: the flag when the user
     typed it (`--val-fraction must be in [0, 1), got 1.5`); else the config file, table and
     key (`config f.toml [train]: val_fraction ...`), or the command when there is no file."""
+    command = ctx.command.name or "?"
+    ours = exc.where.startswith(command) or (
+        config_path is not None and exc.where.startswith(f"config {config_path}"))
+    if not ours:  # another file's setting (a checkpoint's stored config, say)
+        return str(exc)
     name = _FIELD_PARAMS.get(exc.field, exc.field)
     param = next((p for p in ctx.command.params if p.name == name), None)
     if param is not None and param.param_type_name == "option" and \
             ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
         return exc.named(max(param.opts, key=len))
-    if config_path is None and exc.where.startswith(ctx.command.name or "?"):
-        return f"{ctx.command.name}: {exc.named(exc.field)}"  # a default, or a flag's effect
+    if config_path is None:
+        return f"{command}: {exc.named(exc.field)}"  # a default, or a flag's effect
     return str(exc)
 
 

@@ -27,12 +27,13 @@ import numpy as np
 
 from sinecli import dataset
 from sinecli.errors import SinecliError
+from sinecli.schema.history import PER_EPOCH
 
 DATASET = "dataset"
 CHECKPOINT = "checkpoint"
 ONNX = "onnx"  # a model written by `sinecli export`
 #: The columns of `--history`, in order (a leading `file` column when several files are given).
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
+HISTORY_COLUMNS = PER_EPOCH  # the per-epoch lists of a checkpoint's history
 
 
 def kind_of(path: Path) -> str:
@@ -127,7 +128,6 @@ def _load_checkpoint(path: Path) -> Any:
 
     ckpt = checkpoint.load(path)
     ckpt.model("cpu")
-    checkpoint._check_history(ckpt.payload, f"checkpoint {path}")
     return ckpt
 
 
@@ -143,13 +143,8 @@ def _resumable(ckpt: Any) -> bool:
 def checkpoint_info(path: Path) -> dict[str, Any]:
     """A checkpoint's model, classes, training config, epochs, best epoch and provenance."""
     ckpt = _load_checkpoint(path)
-    p = ckpt.payload
-    history = ckpt.history
-    epochs, best = p["epoch"], p.get("best_epoch", 0) or None
-
-    def at_best(key: str) -> Any:
-        return history[key][best - 1] if best else None
-
+    meta = ckpt.meta
+    p = meta.other  # provenance and versions, as saved
     model = ckpt.model_config.to_dict()
     lengths = p.get("train_lengths")
     return {
@@ -162,23 +157,21 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
         "channels": model.get("channels", 1),
         "channel_names": ckpt.channel_names,
         "train_lengths": list(lengths) if lengths is not None else None,
-        "train_config": p["train_config"],
-        "epochs_run": epochs,
+        "train_config": meta.train_config,
+        "epochs_run": meta.epoch,
         "finished": p.get("finished"),
         "resumable": _resumable(ckpt),
-        "best_epoch": best,
-        "best_train_loss": at_best("train_loss"),
-        "best_val_loss": at_best("val_loss"),
-        "best_val_accuracy": at_best("val_accuracy"),
-        "train_seconds": sum(_seconds(m["history"]) for m in ckpt.members or [p]),
+        "best_epoch": meta.best_epoch or None,
+        "best_train_loss": meta.at_best("train_loss"),
+        "best_val_loss": meta.at_best("val_loss"),
+        "best_val_accuracy": meta.at_best("val_accuracy"),
+        "train_seconds": meta.train_seconds(),
         "device": p.get("device"),
         "dataset": p.get("dataset"),
         "dataset_sha256": p.get("dataset_sha256"),
         "fit_report": p.get("fit_report"),  # closed-form families only
         "ensemble": _ensemble(ckpt),
-        "refit": None if p.get("refit") is None else {
-            key: p["refit"][key] for key in ("best_epoch", "epochs_run", "steps", "val_loss",
-                                             "val_accuracy")},
+        "refit": None if meta.refit is None else meta.refit.summary(),
     }
 
 
@@ -189,18 +182,12 @@ def _ensemble(ckpt: Any) -> dict[str, Any] | None:
     if ckpt.ensemble == 1:
         return None
     rows = []
-    for member in ckpt.members:
-        best, h = member["best_epoch"], member["history"]
-        rows.append({"seed": member["seed"], "epochs_run": member["epoch"], "best_epoch": best,
-                     "best_val_loss": h["val_loss"][best - 1] if best else None,
-                     "best_val_accuracy": h["val_accuracy"][best - 1] if best else None,
-                     "train_seconds": _seconds(h)})
+    for m in ckpt.members:
+        rows.append({"seed": m.seed, "epochs_run": m.epoch, "best_epoch": m.best_epoch,
+                     "best_val_loss": m.history.at(m.best_epoch, "val_loss"),
+                     "best_val_accuracy": m.history.at(m.best_epoch, "val_accuracy"),
+                     "train_seconds": m.history.total_seconds()})
     return {"members": ckpt.ensemble, "each": rows}
-
-
-def _seconds(history: dict[str, list]) -> float:
-    """The seconds a history's epochs took (None: not recorded)."""
-    return sum(s for s in history["seconds"] if s is not None)
 
 
 def history_rows(path: Path) -> list[dict[str, Any]]:
@@ -210,7 +197,7 @@ def history_rows(path: Path) -> list[dict[str, Any]]:
                            "one (datasets and ONNX models have no training history)")
     history = _load_checkpoint(path).history
     return [dict(zip(HISTORY_COLUMNS, values, strict=True))
-            for values in zip(*(history[key] for key in HISTORY_COLUMNS), strict=True)]
+            for values in zip(*(getattr(history, key) for key in HISTORY_COLUMNS), strict=True)]
 
 
 def plain(obj: Any) -> Any:

@@ -105,30 +105,21 @@ def run_waves(data: Path, out: Output, *, examples: int = 1, layout: str = "over
 
 
 def _history(ckpt: Checkpoint) -> dict[str, list]:
-    """The checkpoint's history as plain lists, checked: a clear error instead of a bad plot."""
-    h = ckpt.history
-    where = f"checkpoint {ckpt.path}"
-    epochs, train = h.get("epoch"), h.get("train_loss")
-    if not isinstance(epochs, list) or not isinstance(train, list) or not epochs:
+    """The checkpoint's history (its lists' lengths checked at load) as plain lists, the
+    losses finite: a clear error instead of a bad plot."""
+    h, where = ckpt.history, f"checkpoint {ckpt.path}"
+    if not h.epoch:
         raise SinecliError(f"{where}: its history holds no epochs; nothing to plot")
-    val = h.get("val_loss") or [None] * len(epochs)
-    steps, step_loss = h.get("step") or [], h.get("step_loss") or []
-    if len(train) != len(epochs) or not isinstance(val, list) or len(val) != len(epochs):
-        raise SinecliError(f"{where}: history lists epoch, train_loss and val_loss differ in "
-                           "length")
-    if not isinstance(steps, list) or not isinstance(step_loss, list) \
-            or len(steps) != len(step_loss):
-        raise SinecliError(f"{where}: history lists step and step_loss differ in length")
 
     def finite(values: list, allow_none: bool = False) -> bool:
-        return all((v is None and allow_none) or (isinstance(v, int | float) and math.isfinite(v))
+        return all((v is None and allow_none) or (v is not None and math.isfinite(v))
                    for v in values)
 
-    if not (finite(epochs) and finite(train) and finite(val, allow_none=True)
-            and finite(steps) and finite(step_loss)):
+    if not (finite(h.epoch) and finite(h.train_loss) and finite(h.val_loss, allow_none=True)
+            and finite(h.step) and finite(h.step_loss)):
         raise SinecliError(f"{where}: history holds missing, NaN or infinite losses")
-    return {"epoch": epochs, "train_loss": train, "val_loss": val, "step": steps,
-            "step_loss": step_loss}
+    return {"epoch": h.epoch, "train_loss": h.train_loss, "val_loss": h.val_loss,
+            "step": h.step, "step_loss": h.step_loss}
 
 
 def run_loss(model: Path, out: Output, *, yscale: str = "auto") -> dict:
@@ -143,12 +134,11 @@ def run_loss(model: Path, out: Output, *, yscale: str = "auto") -> dict:
     if family(kind).fit is not None:
         h = ckpt.history
         raise SinecliError(f"checkpoint {model}: model {kind} is fitted in one closed-form step "
-                           f"and has no loss curve (train loss {h['train_loss'][0]:.4g}, "
-                           f"cross-validated loss {h['val_loss'][0]:.4g}; sinecli info shows "
+                           f"and has no loss curve (train loss {h.train_loss[0]:.4g}, "
+                           f"cross-validated loss {h.val_loss[0]:.4g}; sinecli info shows "
                            "its fit)")
     history = _history(ckpt)
-    best = ckpt.payload.get("best_epoch")
-    best = best if isinstance(best, int) else None
+    best = ckpt.meta.best_epoch or None
     title = out.title or model.name
     if ckpt.ensemble > 1 and not out.title:  # the history is its first member's
         title += f", member 1 of an ensemble of {ckpt.ensemble}"

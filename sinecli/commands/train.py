@@ -14,6 +14,7 @@ from sinecli.errors import Interrupted, SinecliError
 from sinecli.models import ModelConfig
 from sinecli.models import validate as validate_model
 from sinecli.names import DEFAULTS, did_you_mean
+from sinecli.schema.checkpoint import CheckpointPayload
 from sinecli.schema.train import TrainConfig
 from sinecli.schema.train import validate as validate_train
 
@@ -229,26 +230,53 @@ def _train(
     assert output is not None
     from sinecli import checkpoint, device
     from sinecli.models import family, step_width
-    from sinecli.progress import make_reporter
-    from sinecli.train import fit, planned_epochs
 
-    ds, model_cfg, train_cfg, dev = job.ds, job.model_cfg, job.train_cfg, job.device
-    assert ds.y is not None
+    model_cfg, train_cfg, dev = job.model_cfg, job.train_cfg, job.device
     quiet = quiet or not group.is_writer  # one writer: the others are silent unless they fail
-    start = job.resume["epoch"] if job.resume else 0
     closed_form = family(model_cfg.kind).fit is not None
     # a closed-form fit keeps torch's threads unless told: its transform shares a batch out
     # among all of them (rocket.workers), where a small recurrent step runs best on one
     if threads or not closed_form:
         device.set_cpu_threads(dev, train_cfg.batch_size, step_width(model_cfg), threads)
     if not quiet:
-        print(f"training {model_cfg.kind} on {data} ({ds.n} sequences x {ds.length} points, "
-              f"{len(ds.class_names)} classes), device {device.describe(dev)}"
-              + (f", {group.describe()}" if group.world_size > 1 else "")
-              + (f", resuming after epoch {start}" if start else "")
-              + _world_change(job.resume, group.world_size), file=sys.stderr)
+        print(_announcement(job, data, group), file=sys.stderr)
+    t0 = time.perf_counter()
+    payload = CheckpointPayload.from_dict(
+        {**_fit(job, data, output, group, quiet, closed_form),
+         "dataset_sha256": job.digest, "dataset": str(data)}, f"train: {output}")
+    seconds = time.perf_counter() - t0
+    if group.is_writer:
+        checkpoint.save(output, payload)
+    group.barrier()
+    if not group.is_writer:
+        return None
+    summary = _summary(payload, job, data, output, group, seconds)
+    if not quiet:
+        print(_closing(payload, job, output, seconds), file=sys.stderr)
+    return summary
 
-    extra = {"dataset_sha256": job.digest, "dataset": str(data)}
+
+def _announcement(job: _Job, data: Path, group: distributed.Local) -> str:
+    from sinecli import device
+
+    ds, start = job.ds, job.resume["epoch"] if job.resume else 0
+    return (f"training {job.model_cfg.kind} on {data} ({ds.n} sequences x {ds.length} points, "
+            f"{len(ds.class_names)} classes), device {device.describe(job.device)}"
+            + (f", {group.describe()}" if group.world_size > 1 else "")
+            + (f", resuming after epoch {start}" if start else "")
+            + _world_change(job.resume, group.world_size))
+
+
+def _fit(job: _Job, data: Path, output: Path, group: distributed.Local, quiet: bool,
+         closed_form: bool) -> dict[str, Any]:
+    """The training run, writing the checkpoint every `checkpoint_every` epochs; on Ctrl-C,
+    a message that says what was written and how to continue."""
+    from sinecli import checkpoint
+    from sinecli.progress import make_reporter
+    from sinecli.train import fit, planned_epochs
+
+    assert job.ds.y is not None
+    cfg, extra = job.train_cfg, {"dataset_sha256": job.digest, "dataset": str(data)}
     written: list[int] = []
 
     def periodic(payload: dict[str, Any]) -> None:
@@ -258,19 +286,18 @@ def _train(
             checkpoint.save(output, {**payload, **extra})
             written.append(payload["epoch"])
 
-    epochs = 1 if closed_form else planned_epochs(train_cfg, ds.y)
-    reporter = make_reporter(epochs * train_cfg.ensemble, start, quiet)
-    t0 = time.perf_counter()
+    epochs = 1 if closed_form else planned_epochs(cfg, job.ds.y)
+    reporter = make_reporter(epochs * cfg.ensemble, job.resume["epoch"] if job.resume else 0,
+                             quiet)
     try:
         with group.stop_at_step_boundaries():
-            payload = fit(ds, model_cfg, train_cfg, dev, resume=job.resume, reporter=reporter,
-                          on_checkpoint=periodic, group=group)
+            return fit(job.ds, job.model_cfg, cfg, job.device, resume=job.resume,
+                       reporter=reporter, on_checkpoint=periodic, group=group)
     except KeyboardInterrupt as exc:
         reporter.close()  # before the message, so the bar does not overwrite it
-        if train_cfg.ensemble > 1:
-            raise Interrupted(f"nothing was written: an ensemble (--ensemble "
-                              f"{train_cfg.ensemble}) is written once all its members are "
-                              "trained") from exc
+        if cfg.ensemble > 1:
+            raise Interrupted(f"nothing was written: an ensemble (--ensemble {cfg.ensemble}) "
+                              "is written once all its members are trained") from exc
         if written:
             raise Interrupted(f"{output} holds epoch {written[-1]}; continue with: sinecli "
                               f"train {data} -o {output} --resume {output}") from exc
@@ -278,50 +305,51 @@ def _train(
                           "--checkpoint-every N to make training resumable)") from exc
     finally:
         reporter.close()
-    seconds = time.perf_counter() - t0
-    if group.is_writer:
-        checkpoint.save(output, {**payload, **extra})
-    group.barrier()
-    if not group.is_writer:
-        return None
-    history = payload["history"]
-    best = payload["best_epoch"]
-    # an ensemble's loop is all its members' (each trained from epoch 0)
-    histories = [m["history"] for m in payload.get("members", [])] or [history]
-    summary = {
+
+
+def _summary(payload: CheckpointPayload, job: _Job, data: Path, output: Path,
+             group: distributed.Local, seconds: float) -> dict[str, Any]:
+    """train's JSON summary. An ensemble's loop is all its members' (each trained from epoch
+    0); a resumed run's, the epochs it ran."""
+    start = job.resume["epoch"] if job.resume else 0
+    loop = sum(sum(s for s in h.seconds[start:] if s is not None)
+               for h in payload.histories())
+    return {
         "checkpoint": str(output),
         "data": str(data),
-        "model": payload["model_config"],
-        "device": str(dev),
+        "model": payload.model_config,
+        "device": str(job.device),
         "world_size": group.world_size,
         "backend": group.backend,
-        "epochs_run": payload["epoch"],
-        "best_epoch": best,
-        "train_loss": history["train_loss"][best - 1],
-        "val_loss": history["val_loss"][best - 1],
-        "val_accuracy": history["val_accuracy"][best - 1],
+        "epochs_run": payload.epoch,
+        "best_epoch": payload.best_epoch,
+        "train_loss": payload.at_best("train_loss"),
+        "val_loss": payload.at_best("val_loss"),
+        "val_accuracy": payload.at_best("val_accuracy"),
         "seconds": round(seconds, 3),
-        "loop_seconds": round(sum(sum(h["seconds"][start:]) for h in histories), 3),
-        "seed": train_cfg.seed,
-        "ensemble": train_cfg.ensemble,
-        "refit": None if "refit" not in payload else {
-            key: payload["refit"][key] for key in ("best_epoch", "steps", "val_loss",
-                                                  "val_accuracy")},
+        "loop_seconds": round(loop, 3),
+        "seed": job.train_cfg.seed,
+        "ensemble": job.train_cfg.ensemble,
+        "refit": None if payload.refit is None else {
+            key: value for key, value in payload.refit.summary().items()
+            if key != "epochs_run"},
     }
-    if not quiet:
-        val = "" if summary["val_loss"] is None else (
-            f", val_loss {summary['val_loss']:.4g}, val_acc {summary['val_accuracy']:.3f}")
-        refit = payload.get("refit")
-        if refit is not None:
-            val = (f", on all {ds.n} sequences for {refit['steps']} steps (validation chose "
-                   f"epoch {refit['best_epoch']}: val_loss {refit['val_loss']:.4g}, val_acc "
-                   f"{refit['val_accuracy']:.3f})")
-        members = "" if train_cfg.ensemble == 1 else (
-            f"an ensemble of {train_cfg.ensemble} (seeds {train_cfg.seed}-"
-            f"{train_cfg.seed + train_cfg.ensemble - 1}); member 1: ")
-        print(f"wrote {output}: {members}best epoch {best}/{payload['epoch']}{val}, "
-              f"{seconds:.2f}s", file=sys.stderr)
-    return summary
+
+
+def _closing(payload: CheckpointPayload, job: _Job, output: Path, seconds: float) -> str:
+    """The line that says what was written."""
+    cfg, refit = job.train_cfg, payload.refit
+    val_loss, val_accuracy = payload.at_best("val_loss"), payload.at_best("val_accuracy")
+    val = "" if val_loss is None else f", val_loss {val_loss:.4g}, val_acc {val_accuracy:.3f}"
+    if refit is not None:
+        val = (f", on all {job.ds.n} sequences for {refit.steps} steps (validation chose "
+               f"epoch {refit.best_epoch}: val_loss {refit.val_loss:.4g}, val_acc "
+               f"{refit.val_accuracy:.3f})")
+    members = "" if cfg.ensemble == 1 else (
+        f"an ensemble of {cfg.ensemble} (seeds {cfg.seed}-{cfg.seed + cfg.ensemble - 1}); "
+        "member 1: ")
+    return (f"wrote {output}: {members}best epoch {payload.best_epoch}/{payload.epoch}{val}, "
+            f"{seconds:.2f}s")
 
 
 def _world_change(resume: dict[str, Any] | None, world_size: int) -> str:
