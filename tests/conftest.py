@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from helpers.cli import Runner
+from helpers.model import make_workspace
 from typer.testing import CliRunner
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -13,7 +16,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture
 def runner() -> CliRunner:
-    return CliRunner()
+    return Runner()
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """helpers.model.make_workspace's datasets and GRU, built once for the session: the CLI
+    tests read them and write their outputs elsewhere."""
+    return make_workspace(tmp_path_factory.mktemp("workspace"))
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers_cli import assert_exit, invoke
-from helpers_data import ragged_dataset
+from helpers.cli import assert_exit, invoke
+from helpers.data import ragged_dataset
 from typer.testing import CliRunner
 
 from sinecli import dataset

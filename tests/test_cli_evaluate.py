@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers_cli import assert_exit
-from helpers_model import make_workspace
+from helpers.cli import assert_exit
 from typer.testing import CliRunner, Result
 
 from sinecli.cli import app
@@ -25,8 +24,8 @@ KEYS = (*METRIC_KEYS, "gates", "model", "data", "device")
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_workspace(tmp_path_factory.mktemp("evaluate"))
+def ws(workspace: dict[str, Path]) -> dict[str, Path]:
+    return dict(workspace)  # the session's (conftest.py)
 
 
 @pytest.fixture(scope="module")

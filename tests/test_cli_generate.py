@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_cli import assert_exit, invoke, probe
+from helpers.cli import assert_exit, invoke, probe
 from typer.testing import CliRunner
 
 from sinecli import __version__, dataset

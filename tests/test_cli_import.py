@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from helpers_cli import assert_exit, invoke, probe
+from helpers.cli import assert_exit, invoke, probe
 from typer.testing import CliRunner
 
 from sinecli import dataset

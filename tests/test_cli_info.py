@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_cli import assert_exit, invoke, probe
-from helpers_model import make_workspace
+from helpers.cli import assert_exit, invoke, probe
 from typer.testing import CliRunner, Result
 
 from sinecli import dataset
@@ -58,14 +57,15 @@ def ragged_dataset() -> Dataset:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """make_workspace's files (model.pt trained without a validation split), plus a ragged
-    3-channel dataset, a dataset with a very long class name, and `val.pt`: 3 epochs with a
-    validation split."""
+def ws(tmp_path_factory: pytest.TempPathFactory, workspace: dict[str, Path]
+       ) -> dict[str, Path]:
+    """The session's workspace (conftest.py: model.pt trained without a validation split),
+    plus a ragged 3-channel dataset, a dataset with a very long class name, and `val.pt`: 3
+    epochs with a validation split."""
     from sinecli.commands.train import run as train
 
     folder = tmp_path_factory.mktemp("info")
-    paths = make_workspace(folder)
+    paths = dict(workspace)
     paths["ragged"] = folder / "ragged.npz"
     dataset.save(paths["ragged"], ragged_dataset())
     paths["long"] = folder / "long.npz"
@@ -288,7 +288,7 @@ def test_history_of_a_dataset_is_exit_2(runner: CliRunner, ws) -> None:
 @pytest.mark.parametrize("bad", ["missing", "garbage", "directory", "empty", "foreign_zip",
                                  "nan"])
 def test_a_bad_file_is_one_line_and_exit_2(runner: CliRunner, tmp_path: Path, bad: str) -> None:
-    from helpers_data import write_dataset, write_zip
+    from helpers.data import write_dataset, write_zip
 
     path = tmp_path / f"{bad}.npz"
     if bad == "garbage":

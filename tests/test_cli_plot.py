@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_cli import assert_exit, invoke, probe
+from helpers.cli import assert_exit, invoke, probe
 from matplotlib.image import imread
 from typer.testing import CliRunner, Result
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_cli import assert_exit
-from helpers_model import make_workspace
+from helpers.cli import assert_exit
 from typer.testing import CliRunner, Result
 
 from sinecli.cli import app
@@ -23,8 +22,8 @@ LABELLED = ["index", "predicted", "predicted_class", "true_label", *PROBA]
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_workspace(tmp_path_factory.mktemp("predict"))
+def ws(workspace: dict[str, Path]) -> dict[str, Path]:
+    return dict(workspace)  # the session's (conftest.py)
 
 
 def predict(runner: CliRunner, ws: dict[str, Path], *args: str | Path,

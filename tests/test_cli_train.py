@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers_cli import assert_exit, invoke
+from helpers.cli import assert_exit, invoke
 from typer.testing import CliRunner, Result
 
 from sinecli import __version__, checkpoint, dataset

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_cli import commands, invoke, probe
+from helpers.cli import commands, invoke, probe
 from typer.testing import CliRunner, Result
 
 from sinecli import names

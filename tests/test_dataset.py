@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_data import (
+from helpers.data import (
     meta_array,
     npy_header,
     valid_arrays,

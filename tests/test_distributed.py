@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import torch
-from helpers_cli import assert_exit, invoke
+from helpers.cli import assert_exit, invoke
 from typer.testing import CliRunner
 
 from sinecli import checkpoint, dataset, distributed

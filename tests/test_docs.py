@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers_cli import commands
+from helpers.cli import commands
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_MD = ROOT / "docs" / "cli.md"

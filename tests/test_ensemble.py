@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers_cli import assert_exit, invoke
-from helpers_data import ragged_dataset
+from helpers.cli import assert_exit, invoke
+from helpers.data import ragged_dataset
 from typer.testing import CliRunner
 
 from sinecli import checkpoint, dataset

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers_cli import assert_exit, invoke, probe
+from helpers.cli import assert_exit, invoke, probe
 from typer.testing import CliRunner
 
 from sinecli import checkpoint, dataset

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers_cli import assert_exit, invoke
+from helpers.cli import assert_exit, invoke
 from typer.testing import CliRunner
 
 from sinecli.errors import SinecliError
@@ -182,7 +182,7 @@ def test_a_fit_separates_and_the_checkpoint_round_trips() -> None:
 
 def test_a_config_file_sets_hydra_keys_and_plot_reads_the_checkpoint(
         runner: CliRunner, tmp_path: Path) -> None:
-    from helpers_data import ragged_dataset
+    from helpers.data import ragged_dataset
 
     from sinecli import dataset
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers_import import expect_failure
+from helpers.imports import expect_failure
 
 from sinecli.dataset import Dataset
 from sinecli.importers import Options, Source, import_source

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers_import import expect_failure
+from helpers.imports import expect_failure
 
 from sinecli import dataset
 from sinecli.errors import SinecliError

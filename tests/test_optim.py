@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from helpers_cli import probe
+from helpers.cli import probe
 
 from sinecli import dataset, optim
 from sinecli.generate import make_dataset

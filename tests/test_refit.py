@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers_cli import assert_exit, invoke
-from helpers_data import ragged_dataset
+from helpers.cli import assert_exit, invoke
+from helpers.data import ragged_dataset
 from typer.testing import CliRunner
 
 from sinecli import checkpoint, dataset

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_cli import assert_exit, invoke
+from helpers.cli import assert_exit, invoke
 from typer.testing import CliRunner
 
 from sinecli.errors import SinecliError

@@ -16,7 +16,7 @@ from sinecli import dataset
 from sinecli.generate import make_dataset
 from sinecli.schema.generate import GenerateSpec
 
-from .support import HIDDEN, PER_CLASS, POINTS, Runner, Workspace
+from .support import HIDDEN, PER_CLASS, POINTS, Workspace
 
 
 @pytest.fixture(scope="session")
@@ -50,11 +50,6 @@ def _isolated_process_state(monkeypatch: pytest.MonkeyPatch, torch_globals: None
     go through the copying one)."""
     monkeypatch.delenv("SINECLI_DEBUG", raising=False)
     monkeypatch.setattr(dataset, "MAP_MIN_BYTES", 0)
-
-
-@pytest.fixture
-def runner() -> Runner:
-    return Runner()
 
 
 @pytest.fixture(autouse=True)

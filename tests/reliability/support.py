@@ -8,7 +8,6 @@ changed (same bytes, same mtime_ns when it existed).
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
@@ -17,13 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 import torch
-import typer.main
-from helpers_cli import invoke as invoke  # re-exported for the reliability tests
-from typer.testing import CliRunner, Result
+from helpers.cli import Runner as Runner  # re-exported for the reliability tests
+from helpers.cli import invoke as invoke
+from typer.testing import Result
 
 PER_CLASS = 8
 POINTS = 20
@@ -52,20 +50,6 @@ class Workspace:
 
 
 RESUME_FLAGS = [*TRAIN_FLAGS[:4], "--epochs", "3", *TRAIN_FLAGS[6:]]
-
-
-@functools.cache
-def _command(app: typer.Typer) -> Any:
-    return typer.main.get_command(app)
-
-
-class Runner(CliRunner):
-    """typer's CliRunner with the click command built once: typer rebuilds it from the
-    annotations on every call (~15 ms), which would dominate a matrix of a thousand cases."""
-
-    def invoke(self, app: typer.Typer, *args: Any, **kwargs: Any) -> Result:
-        with mock.patch("typer.testing._get_command", _command):
-            return super().invoke(app, *args, **kwargs)
 
 
 def temp_files(folder: Path) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers_data import meta_array, write_npz, write_zip
+from helpers.data import meta_array, write_npz, write_zip
 from typer.testing import CliRunner
 
 from sinecli.checkpoint import FORMAT_VERSION as CHECKPOINT_VERSION

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers_data import write_npz
+from helpers.data import write_npz
 from typer.testing import CliRunner
 
 import sinecli

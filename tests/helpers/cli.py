@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import typer.main
 from typer.testing import CliRunner, Result
 
 from sinecli.cli import app
+
+
+@functools.cache
+def _command(app: typer.Typer) -> Any:
+    return typer.main.get_command(app)
+
+
+class Runner(CliRunner):
+    """typer's CliRunner with the click command built once: typer rebuilds it from the
+    annotations on every call (~15 ms), which would dominate a matrix of a thousand cases."""
+
+    def invoke(self, app: typer.Typer, *args: Any, **kwargs: Any) -> Result:
+        with mock.patch("typer.testing._get_command", _command):
+            return super().invoke(app, *args, **kwargs)
 
 
 def invoke(runner: CliRunner, *args: str | Path | object) -> Result:
