@@ -237,25 +237,52 @@ def waves_figure(
     if len(chans) > 1:
         return _channel_rows(X3, lengths, t, class_names, picks, chans, names, layout, alpha,
                              title, width, height, dpi)
-    X2 = X3[:, chans[0]]  # (N, T)
+    one = _OneChannel(X3[:, chans[0]], lengths, t, class_names, picks, colors, alpha)
     ylabel = ylabel or f"channel {names[chans[0]]}"
-    if layout == "overlay":
-        default = (10.0, 5.0)
-        fig = _new_figure(width, height, default, dpi)
-        ax = fig.add_subplot()
-        for c, rows in enumerate(picks):
-            _draw_sequences(ax, t, X2, lengths, rows, colors[c], alpha, class_names[c])
-            if len(rows) == 0:  # keep the class in the legend, say it has no samples
-                ax.plot([], [], color=colors[c], label=f"{class_names[c]} (no samples)")
-        ax.set_xlabel("t (time)")
-        ax.set_ylabel(ylabel)
-        ax.set_xlim(float(t[0]), float(t[-1]))
-        ax.grid(alpha=0.3)
-        ax.legend(title="class", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
-                  ncols=1 if k <= 12 else 2, fontsize="small")
-        ax.set_title(title)
-        return _fit_text(fig, default)
+    draw = _overlay_figure if layout == "overlay" else _class_grid_figure
+    return draw(one, ylabel, title, width, height, dpi)
 
+
+@dataclass
+class _OneChannel:
+    """One channel's sequences to draw: X (N, T), each row to its length; `picks[c]` the rows
+    of class c, drawn in `colors[c]`."""
+
+    X: np.ndarray
+    lengths: np.ndarray
+    t: np.ndarray
+    class_names: Sequence[str]
+    picks: list[np.ndarray]
+    colors: list[Any]
+    alpha: float
+
+
+def _overlay_figure(one: _OneChannel, ylabel: str, title: str, width: float | None,
+                    height: float | None, dpi: float | None) -> Figure:
+    """Every class on one axis, with a legend."""
+    default = (10.0, 5.0)
+    fig = _new_figure(width, height, default, dpi)
+    ax = fig.add_subplot()
+    names, colors, t = one.class_names, one.colors, one.t
+    for c, rows in enumerate(one.picks):
+        _draw_sequences(ax, t, one.X, one.lengths, rows, colors[c], one.alpha, names[c])
+        if len(rows) == 0:  # keep the class in the legend, say it has no samples
+            ax.plot([], [], color=colors[c], label=f"{names[c]} (no samples)")
+    ax.set_xlabel("t (time)")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(float(t[0]), float(t[-1]))
+    ax.grid(alpha=0.3)
+    ax.legend(title="class", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              ncols=1 if len(names) <= 12 else 2, fontsize="small")
+    ax.set_title(title)
+    return _fit_text(fig, default)
+
+
+def _class_grid_figure(one: _OneChannel, ylabel: str, title: str, width: float | None,
+                       height: float | None, dpi: float | None) -> Figure:
+    """One panel per class, on shared axes (amplitudes compare at a glance)."""
+    k, names, colors, t, picks = (len(one.class_names), one.class_names, one.colors, one.t,
+                                  one.picks)
     nrows, ncols = _grid_shape(k, max_rows=4)
     default = (10.0, max(5.0, 1.5 * nrows + 0.8))
     fig = _new_figure(width, height, default, dpi)
@@ -265,9 +292,9 @@ def waves_figure(
         if c >= k:
             ax.set_visible(False)
             continue
-        _draw_sequences(ax, t, X2, lengths, picks[c], colors[c], alpha, class_names[c])
+        _draw_sequences(ax, t, one.X, one.lengths, picks[c], colors[c], one.alpha, names[c])
         if len(picks[c]) == 0:
-            ax.plot([], [], color=colors[c], label=class_names[c])
+            ax.plot([], [], color=colors[c], label=names[c])
             ax.text(0.5, 0.5, "no samples", transform=ax.transAxes, ha="center", va="center",
                     color="0.4")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
@@ -339,8 +366,6 @@ def loss_figure(
     validation split) and optionally `step`, `step_loss`: the mean loss of each window of
     iterations (the notebook's curve), drawn in its own panel against the iteration.
     """
-    from matplotlib.ticker import MaxNLocator
-
     epochs = [int(e) for e in history["epoch"]]
     train = [float(v) for v in history["train_loss"]]
     val_raw = list(history.get("val_loss") or [None] * len(epochs))
@@ -360,25 +385,43 @@ def loss_figure(
     fig = _new_figure(width, height, default, dpi)
     if steps:
         ax_step, ax = fig.subplots(2, 1)
-        window = steps[0] if steps[0] > 0 else None
-        ax_step.plot(steps, step_loss, color="0.15", ls="--", lw=1.0,
-                     label="train loss" + (f", mean over windows of {window} iterations"
-                                           if window else ""))
-        ax_step.set_xlabel("iteration")
-        ax_step.set_ylabel("loss")
-        ax_step.set_title("Loss over iterations")
-        ax_step.set_xlim(0, steps[-1])
-        ax_step.legend(loc="best", fontsize="small")
-        ax_step.grid(alpha=0.3)
-        if log:
-            ax_step.set_yscale("log")
+        _iteration_panel(ax_step, steps, step_loss, log)
     else:
         ax = fig.add_subplot()
+    _epoch_panel(ax, epochs, train, val if has_val else None, best_epoch, log)
+    heading = "Loss per epoch" + ("" if has_val else " (training set only)")
+    if steps and title:
+        fig.suptitle(title)
+    ax.set_title(f"{title}: {heading.lower()}" if title and not steps else heading)
+    return _fit_text(fig, default)
+
+
+def _iteration_panel(ax: Any, steps: list[int], step_loss: list[float], log: bool) -> None:
+    """The mean training loss of each window of iterations (the notebook's curve)."""
+    window = steps[0] if steps[0] > 0 else None
+    ax.plot(steps, step_loss, color="0.15", ls="--", lw=1.0,
+            label="train loss" + (f", mean over windows of {window} iterations"
+                                  if window else ""))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title("Loss over iterations")
+    ax.set_xlim(0, steps[-1])
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    if log:
+        ax.set_yscale("log")
+
+
+def _epoch_panel(ax: Any, epochs: list[int], train: list[float], val: list[float] | None,
+                 best_epoch: int, log: bool) -> None:
+    """Train and validation loss per epoch (`val` None: no validation split), the best (or
+    kept) epoch marked."""
+    from matplotlib.ticker import MaxNLocator
 
     many = len(epochs) > 40
     marker = {} if many else {"marker": "o", "ms": 4}
     ax.plot(epochs, train, color="tab:blue", lw=1.6, label="train", **marker)
-    if has_val:
+    if val is not None:
         ax.plot(epochs, val, color="tab:orange", lw=1.6, label="validation", **marker)
         i = epochs.index(best_epoch)
         ax.axvline(best_epoch, color="tab:green", ls=":", lw=1.4)
@@ -396,11 +439,6 @@ def loss_figure(
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
-    heading = "Loss per epoch" + ("" if has_val else " (training set only)")
-    if steps and title:
-        fig.suptitle(title)
-    ax.set_title(f"{title}: {heading.lower()}" if title and not steps else heading)
-    return _fit_text(fig, default)
 
 
 # --- confusion -------------------------------------------------------------------------------
