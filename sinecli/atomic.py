@@ -101,12 +101,37 @@ def inspect(target: str | Path, what: str = "output",
         raise SinecliError(f"{what}: cannot be written to stdout ('-'); give a file path")
     path = Path(target)
     trailing_slash = raw.endswith(("/", "/.")) or raw in _dir_args or str(path) in _dir_args
+    st, final = _resolved(path, what)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise _fail(what, path, "is a directory")
+    if trailing_slash:
+        raise _fail(what, f"{path}/", "not a directory (a file name cannot end in /)")
+    folder = final.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise _fail(what, path, f"folder {folder} {problem}")
+    size = len(os.fsencode(final.name))
+    if size > _name_max(folder):
+        raise _fail(what, path, f"file name too long ({size} bytes; the limit is "
+                    f"{_name_max(folder)})")
+    stream = False
+    if st is not None:
+        _check_not_an_input(st, path, what, inputs)
+        stream = _check_replaceable(st, path, final, what)
+    if not stream and not os.access(folder, os.W_OK | os.X_OK):
+        raise _fail(what, path, f"folder {folder} is not writable")
+    return Target(path=path, final=final, stream=stream, stat=st)
+
+
+def _resolved(path: Path, what: str) -> tuple[os.stat_result | None, Path]:
+    """The target's stat (None: it does not exist) and the file to replace: the target, or
+    the regular file a symlink leads to (the link stays)."""
     try:
         st: os.stat_result | None = os.lstat(path)
     except FileNotFoundError:
         st = None
     except NotADirectoryError:
-        st = None  # reported below: a part of its folder is not a folder
+        st = None  # reported by the caller: a part of its folder is not a folder
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
             raise _fail(what, path, "file name too long") from None
@@ -128,49 +153,43 @@ def inspect(target: str | Path, what: str = "output",
                 raise _fail(what, path, f"is a symlink to {os.readlink(path)}, which does not "
                             "exist; not writing through a dangling symlink") from None
             raise _fail(what, path, exc.strerror or str(exc)) from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise _fail(what, path, "is a directory")
-    if trailing_slash:
-        raise _fail(what, f"{path}/", "not a directory (a file name cannot end in /)")
-    folder = final.parent
-    if not folder.is_dir():
-        problem = "is not a folder" if folder.exists() else "does not exist"
-        raise _fail(what, path, f"folder {folder} {problem}")
-    size = len(os.fsencode(final.name))
-    if size > _name_max(folder):
-        raise _fail(what, path, f"file name too long ({size} bytes; the limit is "
-                    f"{_name_max(folder)})")
-    if st is not None:
-        for source in inputs:
-            if source is None or str(source) == STDOUT:
-                continue
-            try:
-                st_in = os.stat(source)
-            except (OSError, ValueError):
-                continue
-            if _same_file(st, st_in):
-                raise _fail(what, path, f"is the input {source} (the same file); writing it "
-                            "would destroy the input")
-    stream = False
-    if st is not None:
-        mode = st.st_mode
-        if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
-            stream = True
-            if not os.access(final, os.W_OK):
-                raise _fail(what, path, "is a device or FIFO that is not writable")
-        elif not stat.S_ISREG(mode):
-            kind = "socket" if stat.S_ISSOCK(mode) else "block device" if stat.S_ISBLK(mode) \
-                else "special file"
-            raise _fail(what, path, f"is a {kind}, not a regular file; refusing to replace it")
-        elif not mode & 0o222:
-            raise _fail(what, path, f"is read-only (mode {stat.S_IMODE(mode):04o}); make it "
-                        "writable (chmod u+w) or remove it first")
-        elif not os.access(final, os.W_OK):
-            raise _fail(what, path, f"is read-only to us (mode {stat.S_IMODE(mode):04o}, not "
-                        "ours, or immutable: lsattr); make it writable or remove it first")
-    if not stream and not os.access(folder, os.W_OK | os.X_OK):
-        raise _fail(what, path, f"folder {folder} is not writable")
-    return Target(path=path, final=final, stream=stream, stat=st)
+    return st, final
+
+
+def _check_not_an_input(st: os.stat_result, path: Path, what: str,
+                        inputs: Iterable[str | Path | None]) -> None:
+    """An existing target that is one of the command's inputs (links count) is refused."""
+    for source in inputs:
+        if source is None or str(source) == STDOUT:
+            continue
+        try:
+            st_in = os.stat(source)
+        except (OSError, ValueError):
+            continue
+        if _same_file(st, st_in):
+            raise _fail(what, path, f"is the input {source} (the same file); writing it "
+                        "would destroy the input")
+
+
+def _check_replaceable(st: os.stat_result, path: Path, final: Path, what: str) -> bool:
+    """An existing target: a writable regular file (replaced), or a writable device or FIFO
+    (written in place: returns True); anything else is refused."""
+    mode = st.st_mode
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        if not os.access(final, os.W_OK):
+            raise _fail(what, path, "is a device or FIFO that is not writable")
+        return True
+    if not stat.S_ISREG(mode):
+        kind = "socket" if stat.S_ISSOCK(mode) else "block device" if stat.S_ISBLK(mode) \
+            else "special file"
+        raise _fail(what, path, f"is a {kind}, not a regular file; refusing to replace it")
+    if not mode & 0o222:
+        raise _fail(what, path, f"is read-only (mode {stat.S_IMODE(mode):04o}); make it "
+                    "writable (chmod u+w) or remove it first")
+    if not os.access(final, os.W_OK):
+        raise _fail(what, path, f"is read-only to us (mode {stat.S_IMODE(mode):04o}, not "
+                    "ours, or immutable: lsattr); make it writable or remove it first")
+    return False
 
 
 def check_suffix(target: str | Path, suffix: str, what: str, stdout: bool = True) -> None:
