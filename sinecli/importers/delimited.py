@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -110,29 +111,8 @@ def _read_rows(lines: list[str], first_line: int, layout: _Layout | None, option
             raise source.error(lineno, f"the row has {n} cells but the row on line "
                                        f"{layout.first_line} has {k}; end a shorter series "
                                        "with empty or NaN cells instead")
-        if cells is not None:  # whitespace: the cells are at hand
-            raw = cells.pop(label) if label is not None else None
-            while cells and cells[-1].lower() in _EMPTY:
-                cells.pop()
-            rest, length = " ".join(cells), len(cells)
-        else:
-            assert d is not None
-            if label is None:
-                rest, raw = line, None
-            elif label == 0:
-                raw, _, rest = line.partition(d)
-            elif label == k - 1:
-                rest, _, raw = line.rpartition(d)
-            else:
-                parts = line.split(d)
-                raw = parts.pop(label)
-                rest = d.join(parts)
-            length = k - (label is not None)
-            while length:
-                head, sep, last = rest.rpartition(d)
-                if last.strip().lower() not in _EMPTY:
-                    break
-                rest, length = head, length - 1
+        raw, rest, length = (_split_cells(cells, label) if cells is not None
+                             else _split_line(line, cast(str, d), label, k))
         if length == 0:
             raise source.error(lineno, "the row has no values")
         if rows.labels is not None:
@@ -150,6 +130,36 @@ def _read_rows(lines: list[str], first_line: int, layout: _Layout | None, option
         rows.lengths.extend(counts)
         rows.lines.extend(case_lines)
     return layout
+
+
+def _split_cells(cells: list[str], label: int | None) -> tuple[str | None, str, int]:
+    """A whitespace-separated row's label cell, its values joined by single spaces, and how
+    many there are once the empty cells that end a shorter series are dropped."""
+    raw = cells.pop(label) if label is not None else None
+    while cells and cells[-1].lower() in _EMPTY:
+        cells.pop()
+    return raw, " ".join(cells), len(cells)
+
+
+def _split_line(line: str, d: str, label: int | None, k: int) -> tuple[str | None, str, int]:
+    """The same for a row of `k` cells separated by `d`, cut without splitting every cell."""
+    if label is None:
+        rest, raw = line, None
+    elif label == 0:
+        raw, _, rest = line.partition(d)
+    elif label == k - 1:
+        rest, _, raw = line.rpartition(d)
+    else:
+        parts = line.split(d)
+        raw = parts.pop(label)
+        rest = d.join(parts)
+    length = k - (label is not None)
+    while length:
+        head, _, last = rest.rpartition(d)
+        if last.strip().lower() not in _EMPTY:
+            break
+        rest, length = head, length - 1
+    return raw, rest, length
 
 
 def _fallback(fields: list[str], total: int, d: str | None, case_lines: list[int],

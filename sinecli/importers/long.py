@@ -132,37 +132,10 @@ def _build(source: Source, options: Options, ids: list[str], times: list[str],
     first_in_file = np.full(n, len(ids), dtype=np.int64)
     np.minimum.at(first_in_file, case, np.arange(len(ids)))
     rows = Rows(channels=len(value_names))
-    if labels:
-        named = [label_name(raw) for raw in labels]
-        for row, name in enumerate(named):
-            if name is None:
-                raise source.error(lines[row], f"missing class label in column "
-                                               f"{options.label!r}")
-        case_label = [named[int(r)] for r in first_in_file]
-        code = {name: k for k, name in enumerate(dict.fromkeys(named))}
-        per_row = np.fromiter((code[x] for x in named), dtype=np.int64, count=len(named))
-        per_case = np.fromiter((code[x] for x in case_label), dtype=np.int64, count=n)
-        differs = np.flatnonzero(per_row != per_case[case])
-        if differs.size:
-            row = int(differs[0])
-            first = int(first_in_file[case[row]])
-            raise source.error(lines[row], f"id {ids[row]!r} has label {named[row]!r} here but "
-                                           f"{named[first]!r} on line {lines[first]}")
-        rows.labels = [x for x in case_label if x is not None]
-    else:
-        rows.labels = None
-    channels = []
-    for k, column in enumerate(value_names):
-        cells = values[k]
-        text = ",".join(c if c.strip() else "nan" for c in cells)
-        parsed = numbers.parse(text, len(cells), ",")
-        if parsed is None:
-            for row, cell in enumerate(cells):
-                if cell.strip() and numbers.token_value(cell) is None:
-                    raise source.error(lines[row], f"--value {column!r}: "
-                                                   f"{numbers.describe(cell)} is not a number")
-            raise source.error(lines[0], f"--value {column!r}: values that are not numbers")
-        channels.append(parsed[rank])
+    rows.labels = _case_labels(labels, case, first_in_file, ids, lines, options, source) \
+        if labels else None
+    channels = [_column(values[k], column, lines, source)[rank]
+                for k, column in enumerate(value_names)]
     # case-major, then channel, then time: the layout assemble expects
     stacked = np.stack(channels)  # (C, rows) sorted by case then time
     flat = np.concatenate([stacked[:, s : s + c].ravel() for s, c in zip(starts, counts,
@@ -174,6 +147,42 @@ def _build(source: Source, options: Options, ids: list[str], times: list[str],
     extra: dict[str, Any] = {"time_order": ("numeric" if numeric_time else "text") if times
                              else "file"}
     return finish(rows, source, options, t=t, channel_names=value_names, extra=extra)
+
+
+def _case_labels(labels: list[str], case: np.ndarray, first_in_file: np.ndarray,
+                 ids: list[str], lines: list[int], options: Options, source: Source
+                 ) -> list[str]:
+    """Each case's label: the one on all its rows (a row without one, or a case whose rows
+    disagree, is an error naming the line)."""
+    named = [label_name(raw) for raw in labels]
+    for row, name in enumerate(named):
+        if name is None:
+            raise source.error(lines[row], f"missing class label in column {options.label!r}")
+    case_label = [named[int(r)] for r in first_in_file]
+    code = {name: k for k, name in enumerate(dict.fromkeys(named))}
+    per_row = np.fromiter((code[x] for x in named), dtype=np.int64, count=len(named))
+    per_case = np.fromiter((code[x] for x in case_label), dtype=np.int64,
+                           count=len(first_in_file))
+    differs = np.flatnonzero(per_row != per_case[case])
+    if differs.size:
+        row = int(differs[0])
+        first = int(first_in_file[case[row]])
+        raise source.error(lines[row], f"id {ids[row]!r} has label {named[row]!r} here but "
+                                       f"{named[first]!r} on line {lines[first]}")
+    return [x for x in case_label if x is not None]
+
+
+def _column(cells: list[str], column: str, lines: list[int], source: Source) -> np.ndarray:
+    """A value column's numbers, in file order (an empty cell is NaN: missing)."""
+    text = ",".join(c if c.strip() else "nan" for c in cells)
+    parsed = numbers.parse(text, len(cells), ",")
+    if parsed is None:
+        for row, cell in enumerate(cells):
+            if cell.strip() and numbers.token_value(cell) is None:
+                raise source.error(lines[row], f"--value {column!r}: "
+                                               f"{numbers.describe(cell)} is not a number")
+        raise source.error(lines[0], f"--value {column!r}: values that are not numbers")
+    return parsed
 
 
 def _time_key(times: list[str], source: Source, lines: np.ndarray) -> tuple[np.ndarray, bool]:

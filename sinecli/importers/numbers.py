@@ -95,10 +95,7 @@ def _parse_decimals(text: str, count: int, sep: str | None) -> np.ndarray | None
     n = seps.size + 1
     if n != count:
         return None
-    starts = np.empty(n, dtype=np.int64)
-    starts[0], starts[1:] = 0, seps + 1
-    ends = np.empty(n, dtype=np.int64)
-    ends[:-1], ends[-1] = seps, a.size
+    starts, ends = _token_bounds(seps, a.size)
     if odd:  # a few tokens are not plain decimals: read them alone, zeros in their place
         found = _specials(text, odd.decode("ascii"), seps, starts, ends)
         if found is None:
@@ -115,6 +112,39 @@ def _parse_decimals(text: str, count: int, sep: str | None) -> np.ndarray | None
     if int(np.count_nonzero(neg)) != raw.count(b"-"):  # a '-' that does not lead its token
         return None
     n_dots = raw.count(b".")
+    found_dots = _decimal_places(a, n_dots, seps, starts, ends)
+    if found_dots is None:
+        return None
+    frac, has_dot = found_dots
+    digits = lengths - neg - has_dot
+    if digits.min() < 1 or digits.max() > _MAX_DIGITS or frac.max() > 22:
+        return None
+    ints = _fromstring(text.replace(".", "") if n_dots else text, n, sep, np.int64)
+    if ints is None:
+        return None
+    values = np.abs(ints) / _POW10[frac]
+    np.negative(values, out=values, where=neg)
+    if special.size:
+        values[special] = special_values
+    return values.astype(np.float32)
+
+
+def _token_bounds(seps: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each token's first byte and the byte after its last (N,), N - 1 separators at `seps`
+    in `size` bytes."""
+    n = seps.size + 1
+    starts = np.empty(n, dtype=np.int64)
+    starts[0], starts[1:] = 0, seps + 1
+    ends = np.empty(n, dtype=np.int64)
+    ends[:-1], ends[-1] = seps, size
+    return starts, ends
+
+
+def _decimal_places(a: np.ndarray, n_dots: int, seps: np.ndarray, starts: np.ndarray,
+                    ends: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each token's digits after its dot (N,) and whether it has one (N,), for the bytes `a`
+    of N tokens; None when a token holds two dots."""
+    n = starts.size
     frac = np.zeros(n, dtype=np.int64)
     has_dot = np.zeros(n, dtype=bool)
     if n_dots:
@@ -128,17 +158,7 @@ def _parse_decimals(text: str, count: int, sep: str | None) -> np.ndarray | None
                 return None
             frac[tokens] = ends[tokens] - dots - 1
             has_dot[tokens] = True
-    digits = lengths - neg - has_dot
-    if digits.min() < 1 or digits.max() > _MAX_DIGITS or frac.max() > 22:
-        return None
-    ints = _fromstring(text.replace(".", "") if n_dots else text, n, sep, np.int64)
-    if ints is None:
-        return None
-    values = np.abs(ints) / _POW10[frac]
-    np.negative(values, out=values, where=neg)
-    if special.size:
-        values[special] = special_values
-    return values.astype(np.float32)
+    return frac, has_dot
 
 
 def _specials(text: str, odd: str, seps: np.ndarray, starts: np.ndarray, ends: np.ndarray

@@ -104,10 +104,6 @@ def _read_rows(lines: list[str], start: int, first_line: int, header: Header, sh
                rows: Rows, source: Source) -> None:
     """Parse lines[start:] (a block's data lines) into `rows`."""
     labelled = header.labelled
-    dims = header.number("dimensions")
-    univariate = header.flag("univariate")
-    equal = header.flag("equallength")
-    declared = header.number("serieslength") if equal is not False else None
     fields: list[str] = []
     counts: list[int] = []
     case_lines: list[int] = []
@@ -129,36 +125,8 @@ def _read_rows(lines: list[str], start: int, first_line: int, header: Header, sh
                                        "the values without time stamps")
         channels = line.split(":")
         c = len(channels)
-        if shape.channels is None:
-            if dims is not None and c != dims:
-                raise source.error(lineno, f"the case has {c} channel(s) but @dimensions says "
-                                           f"{dims} (line {header.lines['dimensions']})")
-            if univariate and c > 1:
-                raise source.error(lineno, f"the case has {c} channels but @univariate is true "
-                                           f"(line {header.lines['univariate']})")
-            shape.channels, shape.channels_line = c, lineno
-        elif c != shape.channels:
-            raise source.error(lineno, f"the case has {c} channel(s) but the case on line "
-                                       f"{shape.channels_line} has {shape.channels}")
-        length = channels[0].count(",") + 1
-        for k, channel in enumerate(channels):
-            n = length if k == 0 else channel.count(",") + 1
-            if n == 1 and not channel.strip():
-                raise source.error(lineno, f"channel {k} is empty")
-            if n != length:
-                raise source.error(lineno, f"channels of one case differ in length: channel 0 "
-                                           f"has {length} values, channel {k} has {n}")
-        if equal is not False:
-            if declared is not None and length != declared:
-                raise source.error(lineno, f"the case has {length} values but @seriesLength "
-                                           f"says {declared} (line {header.lines['serieslength']})")
-            if equal and shape.length is not None and length != shape.length:
-                raise source.error(lineno, f"the case has {length} values but the case on line "
-                                           f"{shape.length_line} has {shape.length}, and "
-                                           f"@equalLength is true (line "
-                                           f"{header.lines['equallength']})")
-        if shape.length is None:
-            shape.length, shape.length_line = length, lineno
+        _check_channels(c, lineno, header, shape, source)
+        length = _case_length(channels, lineno, header, shape, source)
         fields.extend(channels)
         counts.append(length * c)
         case_lines.append(lineno)
@@ -170,6 +138,52 @@ def _read_rows(lines: list[str], start: int, first_line: int, header: Header, sh
     rows.parser.submit(",".join(fields), total, ",",
                        lambda: _locate_bad_value(fields, c, case_lines, source))
     rows.lines.extend(case_lines)
+
+
+def _check_channels(c: int, lineno: int, header: Header, shape: _Shape, source: Source
+                    ) -> None:
+    """A case's channel count: the header's (@dimensions, @univariate), and the first case's
+    for every later one."""
+    if shape.channels is None:
+        dims = header.number("dimensions")
+        if dims is not None and c != dims:
+            raise source.error(lineno, f"the case has {c} channel(s) but @dimensions says "
+                                       f"{dims} (line {header.lines['dimensions']})")
+        if header.flag("univariate") and c > 1:
+            raise source.error(lineno, f"the case has {c} channels but @univariate is true "
+                                       f"(line {header.lines['univariate']})")
+        shape.channels, shape.channels_line = c, lineno
+    elif c != shape.channels:
+        raise source.error(lineno, f"the case has {c} channel(s) but the case on line "
+                                   f"{shape.channels_line} has {shape.channels}")
+
+
+def _case_length(channels: list[str], lineno: int, header: Header, shape: _Shape,
+                 source: Source) -> int:
+    """A case's length: the same in each of its channels, and the header's (@seriesLength,
+    @equalLength) where it declares one; the first case's is recorded in `shape`."""
+    length = channels[0].count(",") + 1
+    for k, channel in enumerate(channels):
+        n = length if k == 0 else channel.count(",") + 1
+        if n == 1 and not channel.strip():
+            raise source.error(lineno, f"channel {k} is empty")
+        if n != length:
+            raise source.error(lineno, f"channels of one case differ in length: channel 0 "
+                                       f"has {length} values, channel {k} has {n}")
+    equal = header.flag("equallength")
+    if equal is not False:
+        declared = header.number("serieslength")
+        if declared is not None and length != declared:
+            raise source.error(lineno, f"the case has {length} values but @seriesLength "
+                                       f"says {declared} (line {header.lines['serieslength']})")
+        if equal and shape.length is not None and length != shape.length:
+            raise source.error(lineno, f"the case has {length} values but the case on line "
+                                       f"{shape.length_line} has {shape.length}, and "
+                                       f"@equalLength is true (line "
+                                       f"{header.lines['equallength']})")
+    if shape.length is None:
+        shape.length, shape.length_line = length, lineno
+    return length
 
 
 def _locate_bad_value(fields: list[str], channels: int, case_lines: list[int],

@@ -123,7 +123,7 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
     if len(train) * f * 4 <= cache_bytes:
         cached = gather_features(features_of, train, group, on_chunk).sub_(mean32).div_(std32)
     held_y = np.asarray(y)[held]
-    best: tuple[float, int, int, torch.Tensor, torch.Tensor, float, float, np.ndarray] | None = None
+    best: _Best | None = None
     step = 0
     for epoch in range(1, epochs + 1):
         seq = train[rng.permutation(len(train))]
@@ -144,14 +144,7 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
                     losses += _step(optimizer, z[a:b], labels[chunk[mine[a:b]]], rows, weight,
                                     bias, penalty, group)
                     step += 1
-        p_k = weight.view(p * num_classes, f)
-        decisions = ((held_z @ p_k.T).view(-1, p, num_classes) + bias).double().transpose(0, 1)
-        for i in range(p):
-            decision = decisions[i].numpy()
-            temperature, loss = fit_temperature(decision, held_y, smoothing=1.0 / (h + 2))
-            if best is None or loss < best[0] - 1e-9:
-                best = (loss, epoch, i, weight[i].clone(), bias[i].clone(),
-                        temperature, float(losses[i] / len(train)), decision)
+        best = _judged(held_z, held_y, weight, bias, epoch, losses / len(train), best)
     assert best is not None
     loss, best_epoch, i, w, b, temperature, best_train, decision = best
     _, accuracy, brier = held_out_figures(decision, held_y, temperature)
@@ -159,6 +152,27 @@ def _fit_streamed(features_of: FeaturesOf, y: np.ndarray, num_classes: int,
                       temperature=temperature, alpha=penalties[i], cv_loss=loss,
                       cv_accuracy=accuracy, cv_brier=brier, standardised_on=h)
     return StreamedFit(head, best_train, epochs, best_epoch, h)
+
+
+#: The best (penalty, epoch) so far: its held-out loss, epoch, penalty's index, weights (K, F)
+#: and bias (K,), temperature, mean training loss, and held-out decision values (h, K).
+_Best = tuple[float, int, int, torch.Tensor, torch.Tensor, float, float, np.ndarray]
+
+
+def _judged(held_z: torch.Tensor, held_y: np.ndarray, weight: torch.Tensor, bias: torch.Tensor,
+            epoch: int, train_losses: torch.Tensor, best: _Best | None) -> _Best | None:
+    """Each penalty's head after `epoch`, calibrated on the held-out rows (h, F): the best so
+    far by held-out log loss."""
+    p, num_classes, f = weight.shape
+    p_k = weight.view(p * num_classes, f)
+    decisions = ((held_z @ p_k.T).view(-1, p, num_classes) + bias).double().transpose(0, 1)
+    for i in range(p):
+        decision = decisions[i].numpy()
+        temperature, loss = fit_temperature(decision, held_y, smoothing=1.0 / (len(held_y) + 2))
+        if best is None or loss < best[0] - 1e-9:
+            best = (loss, epoch, i, weight[i].clone(), bias[i].clone(), temperature,
+                    float(train_losses[i]), decision)
+    return best
 
 
 def _step(optimizer: torch.optim.Optimizer, z: torch.Tensor, target: torch.Tensor, rows: int,
