@@ -7,6 +7,7 @@ import re
 import torch
 
 from sinecli.errors import SinecliError
+from sinecli.schema.runtime import check_runtime
 
 _PATTERN = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
 
@@ -51,8 +52,7 @@ SMALL_STEP = 1 << 20
 
 def set_cpu_threads(device: torch.device, batch: int, hidden: int, requested: int = 0) -> int:
     """Choose torch's CPU threads: `requested` if > 0, else 1 for small steps, else the default."""
-    if requested < 0:
-        raise SinecliError(f"--threads must be >= 0, got {requested}")
+    check_runtime(threads=requested)
     if requested:
         torch.set_num_threads(requested)
     elif device.type == "cpu" and batch * hidden * hidden < SMALL_STEP:
@@ -69,8 +69,7 @@ def set_inference_threads(device: torch.device, batch: int, hidden: int, request
     thread: on 2 cores the default GRU infers 1.9x faster than with one thread, while two
     intra-op threads gain almost nothing. Large steps use intra-op threads, one batch at a time.
     """
-    if requested < 0:
-        raise SinecliError(f"--threads must be >= 0, got {requested}")
+    check_runtime(threads=requested)
     if device.type != "cpu":
         return 1
     threads = requested or torch.get_num_threads()

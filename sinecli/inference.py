@@ -18,6 +18,7 @@ from torch import nn
 from sinecli.checkpoint import Checkpoint
 from sinecli.dataset import Dataset
 from sinecli.errors import SinecliError
+from sinecli.schema.runtime import check_runtime
 from sinecli.threads import run_jobs
 
 DEFAULT_BATCH = 8192  # on CUDA: large batches keep the GPU busy
@@ -79,8 +80,7 @@ def predict_proba(
     """
     if batch_size is None:
         batch_size = default_batch(device)
-    if batch_size < 1:
-        raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
+    check_runtime(batch_size)
     model = model.to(device).eval()
 
     def proba_of(lo: int) -> np.ndarray:

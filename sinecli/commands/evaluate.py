@@ -12,6 +12,7 @@ from sinecli.atomic import STDOUT, check_writable, write_text
 from sinecli.errors import GateFailed, SinecliError
 from sinecli.metrics import Gate, check_gates, parse_gate
 from sinecli.names import METRICS
+from sinecli.schema.runtime import check_runtime
 from sinecli.streams import require_stdout
 
 
@@ -48,10 +49,7 @@ def run(
     """
     gates: list[Gate] = [parse_gate(text) for text in fail_under or []]
     check_argument_order(model_path, data, "evaluate")
-    if batch_size is not None and batch_size < 1:
-        raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
-    if threads < 0:
-        raise SinecliError(f"--threads must be >= 0, got {threads}")
+    check_runtime(batch_size, threads)
     require_stdout("evaluate")  # the table, the --json object or -o -
     if out is not None and str(out) != STDOUT:
         check_writable(out, out_flag, inputs=(model_path, data))

@@ -16,6 +16,7 @@ import numpy as np
 from sinecli import dataset, metrics, plots
 from sinecli.atomic import STDOUT, check_writable
 from sinecli.errors import SinecliError
+from sinecli.schema.runtime import check_runtime
 from sinecli.streams import require_stdout
 
 if TYPE_CHECKING:
@@ -76,10 +77,7 @@ def _probabilities(
     model_path: Path, data_path: Path, device_spec: str, batch_size: int | None, threads: int = 0
 ) -> tuple[Checkpoint, dataset.Dataset, np.ndarray]:
     """Load both files, check they fit, and run the model: (checkpoint, dataset, proba (N, K))."""
-    if batch_size is not None and batch_size < 1:
-        raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
-    if threads < 0:
-        raise SinecliError(f"--threads must be >= 0, got {threads}")
+    check_runtime(batch_size, threads)
     ds = dataset.load(data_path)
     from sinecli.inference import score
 

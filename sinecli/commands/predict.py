@@ -24,6 +24,7 @@ from sinecli import dataset
 from sinecli.atomic import STDOUT, atomic_path, check_writable
 from sinecli.commands.evaluate import check_argument_order
 from sinecli.errors import SinecliError
+from sinecli.schema.runtime import check_runtime
 from sinecli.streams import require_stdout
 
 FORMATS = ("csv", "json")
@@ -123,10 +124,7 @@ def run(
     """Predict every sequence of `data` (labels optional) and write the rows; return a summary."""
     check_argument_order(model_path, data, "predict")
     fmt = resolve_format(fmt, output)
-    if batch_size is not None and batch_size < 1:
-        raise SinecliError(f"--batch-size must be >= 1, got {batch_size}")
-    if threads < 0:
-        raise SinecliError(f"--threads must be >= 0, got {threads}")
+    check_runtime(batch_size, threads)
     if str(output) == STDOUT:
         require_stdout("predict")
     else:

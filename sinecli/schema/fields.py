@@ -89,6 +89,8 @@ def check(obj: Any, where: str) -> None:
     is not raises a FieldError naming it."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
+        if value is None:  # an optional setting left unset
+            continue
         bounds, choices = f.metadata.get("bounds"), f.metadata.get("choices")
         if bounds is not None and not bounds.holds(value):
             raise FieldError(where, f.name, f"{bounds.describe()}, got {value}")
