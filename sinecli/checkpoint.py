@@ -33,7 +33,7 @@ from sinecli.atomic import atomic_path
 from sinecli.errors import SinecliError
 from sinecli.models import (
     LEGACY_DEFAULTS,
-    ModelConfig,
+    AnyConfig,
     build_members,
     config_from_dict,
     family,
@@ -63,7 +63,7 @@ class Checkpoint:
     meta: CheckpointPayload
 
     @property
-    def model_config(self) -> ModelConfig:
+    def model_config(self) -> AnyConfig:
         return config_from_dict(self.payload["model_config"])
 
     @property
@@ -208,11 +208,11 @@ def _check_crc(p: Path) -> None:
         raise SinecliError(f"checkpoint {p}: corrupt: checksum mismatch in record {bad!r}")
 
 
-def _model_config(values: dict[str, Any], where: str) -> ModelConfig:
+def _model_config(values: dict[str, Any], where: str) -> AnyConfig:
     """The stored model config, type-checked and validated (keys this version does not know
     are ignored, as `config_from_dict` does)."""
     kind = values.get("kind", "gru")
-    cls = family(kind, where).config if isinstance(kind, str) else ModelConfig
+    cls = family(kind, where).config if isinstance(kind, str) else AnyConfig
     known = {f.name for f in dataclasses.fields(cls)}
     values = {**LEGACY_DEFAULTS, **values}
     cfg: Any = config.build(cls, {k: v for k, v in values.items() if k in known}, where)

@@ -24,7 +24,7 @@ from torch import nn
 from sinecli.dataset import Dataset
 from sinecli.distributed import Local, Shard
 from sinecli.errors import SinecliError
-from sinecli.models import ModelConfig, build, check_members, family
+from sinecli.models import AnyConfig, build, check_members, family
 from sinecli.schema.checkpoint import Refit
 from sinecli.schema.history import History
 from sinecli.schema.train import TrainConfig, validate
@@ -421,7 +421,7 @@ class TrainState:
     best_state: dict[str, torch.Tensor] | None = None  # the best validation loss's weights
 
     @classmethod
-    def start(cls, ds: Dataset, model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device,
+    def start(cls, ds: Dataset, model_cfg: AnyConfig, cfg: TrainConfig, device: torch.device,
               train_idx: np.ndarray, rank: int = 0) -> TrainState:
         """A new model, its input scaling and optimizer, from `cfg.seed` (call in a forked RNG).
         Every rank builds the same weights; ranks above 0 then draw dropout from their own
@@ -508,7 +508,7 @@ class _Data:
 
 def _fit(
     ds: Dataset,
-    model_cfg: ModelConfig,
+    model_cfg: AnyConfig,
     cfg: TrainConfig,
     device: torch.device,
     resume: dict[str, Any] | None,

@@ -189,7 +189,8 @@ def test_a_format_1_checkpoint_still_loads_as_one_point_a_step(tmp_path: Path) -
     X = torch.from_numpy(ds.X)
     with torch.no_grad():
         assert torch.equal(checkpoint.load(old).model()(X), checkpoint.load(new).model()(X))
-    assert checkpoint.load(old).model_config.patch == 1
+    old_cfg = checkpoint.load(old).model_config
+    assert isinstance(old_cfg, ModelConfig) and old_cfg.patch == 1
 
 
 def test_patch_flag_sets_the_steps_the_model_reads(
@@ -566,6 +567,7 @@ def test_printed_config_reads_back_to_the_same_run(runner: CliRunner, tmp_path: 
     again = invoke(runner, "train", "x.npz", "--print-config", "-c", saved)
     assert again.stdout == result.stdout
     model_cfg, train_cfg = resolve(saved, {}, {})
+    assert isinstance(model_cfg, ModelConfig)  # the recurrent families' config
     assert model_cfg.kind == "lstm" and model_cfg.layers == 2 and model_cfg.dropout == 0.25
     assert (train_cfg.epochs, train_cfg.optimizer, train_cfg.patience, train_cfg.seed) == \
         (3, "sgd", 2, 9)

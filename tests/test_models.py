@@ -448,6 +448,6 @@ def test_the_registry_answers_family_questions() -> None:
 def test_the_notebook_reads_one_point_a_step_by_default() -> None:
     from sinecli.commands.train import resolve
 
-    model_cfg, _ = resolve(None, {"kind": "notebook"}, {})
-    assert model_cfg.patch == 1
-    assert resolve(None, {"kind": "gru"}, {})[0].patch != 1
+    notebook, gru = (resolve(None, {"kind": kind}, {})[0] for kind in ("notebook", "gru"))
+    assert isinstance(notebook, ModelConfig) and isinstance(gru, ModelConfig)
+    assert notebook.patch == 1 and gru.patch != 1

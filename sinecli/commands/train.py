@@ -11,7 +11,7 @@ from typing import Any
 from sinecli import config, dataset, distributed
 from sinecli.atomic import check_suffix, check_writable, signals_deferred
 from sinecli.errors import Interrupted, SinecliError
-from sinecli.models import ModelConfig
+from sinecli.models import AnyConfig
 from sinecli.models import validate as validate_model
 from sinecli.names import DEFAULTS, did_you_mean
 from sinecli.schema.checkpoint import CheckpointPayload
@@ -40,7 +40,7 @@ RESUMABLE = {"epochs", "patience", "checkpoint_every"}
 
 def resolve(
     config_path: Path | None, model_flags: dict[str, Any], train_flags: dict[str, Any]
-) -> tuple[ModelConfig, TrainConfig]:
+) -> tuple[AnyConfig, TrainConfig]:
     """Defaults, then the config's [model] / [train] tables, then the flags that were given."""
     where = f"config {config_path}" if config_path else "train"
     from sinecli.models import family, kinds_reading
@@ -67,7 +67,7 @@ def resolve(
                                f"{hint}")
     for key, value in family(kind).defaults.items():
         model_values.setdefault(key, value)
-    model_cfg: ModelConfig = config.build(family(kind).config, model_values, f"{where} [model]")
+    model_cfg: AnyConfig = config.build(family(kind).config, model_values, f"{where} [model]")
     train_cfg = config.build(
         TrainConfig, config.merge(config.table(config_path, "train"), train_flags),
         f"{where} [train]",
@@ -91,7 +91,7 @@ def check_applies(kind: str, train_flags: dict[str, Any]) -> None:
                                "training choose another --model (gru, fcn, ...)")
 
 
-def print_config(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+def print_config(model_cfg: AnyConfig, train_cfg: TrainConfig) -> None:
     keys = model_keys(model_cfg.kind)
     model = {k: v for k, v in model_cfg.to_dict().items() if k in keys}
     print(config.to_toml({"model": model, "train": train_cfg.to_dict()}), end="")
@@ -100,7 +100,7 @@ def print_config(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
 def _resumed_configs(
     ckpt_payload: dict[str, Any], train_flags: dict[str, Any], model_flags: dict[str, Any],
     where: str = "checkpoint",
-) -> tuple[ModelConfig, TrainConfig]:
+) -> tuple[AnyConfig, TrainConfig]:
     """The checkpoint's configs, with only the RESUMABLE fields taken from the flags."""
     from sinecli.models import config_from_dict
 
@@ -167,7 +167,7 @@ class _Job:
 
     ds: dataset.Dataset
     digest: str
-    model_cfg: ModelConfig
+    model_cfg: AnyConfig
     train_cfg: TrainConfig
     device: Any  # torch.device
     resume: dict[str, Any] | None

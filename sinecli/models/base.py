@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -32,6 +32,23 @@ class FamilyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+class AnyConfig(Protocol):
+    """What code written for every family reads of a config (whichever family's): its kind,
+    the fields that come from the data, and its dict."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def seq_len(self) -> int: ...
+    @property
+    def num_classes(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
