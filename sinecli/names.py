@@ -15,6 +15,7 @@ from typing import Any
 
 from sinecli.schema.fields import defaults
 from sinecli.schema.generate import GenerateSpec
+from sinecli.schema.models import DATA_FIELDS, ModelConfig, RocketConfig
 from sinecli.schema.train import TrainConfig
 
 
@@ -68,23 +69,22 @@ LOSSES: tuple[str, ...] = tuple(m.name for m in METRICS if not m.higher_is_bette
 #: Other names a gate accepts for a metric.
 METRIC_ALIASES: dict[str, str] = {"f1": "f1_macro"}
 
-#: The defaults of `generate`, `[model]` and `[train]`, which `--help` shows: the schema's
-#: for `generate` and `[train]`; for `[model]`, the default kind's (its config is checked
-#: against this by tests/test_conventions.py, as is `configs/default.toml`). The default
-#: kind is the one that won benchmarks/realdata.py on real series and keeps the
-#: notebook-data goals (docs/performance.md).
+#: The defaults of `generate`, `[model]` and `[train]`, which `--help` shows, from the
+#: schema (`configs/default.toml` is checked against them by tests/test_conventions.py).
+#: `[model]`'s are the default kind's, `rocket`: the one that won benchmarks/realdata.py on
+#: real series and keeps the notebook-data goals (docs/performance.md).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "generate": {k: v for k, v in defaults(GenerateSpec).items() if k != "classes"},
-    "model": {"kind": "rocket", "num_features": 10_000, "max_dilations_per_kernel": 32,
-              "fill_to_longest": True, "exact_limit": 4096, "head_epochs": 0},
+    "model": {k: v for k, v in defaults(RocketConfig).items()
+              if k not in (*DATA_FIELDS, "seed")},  # seed: train's --seed
     "train": defaults(TrainConfig),
 }
 
 
-#: The recurrent kinds' settings (sinecli.models.ModelConfig's defaults), which their flags
+#: The recurrent kinds' settings (schema.models.ModelConfig's defaults), which their flags
 #: (`--hidden`, `--layers`, ...) show in `--help`.
-RECURRENT_DEFAULTS: dict[str, Any] = {"hidden": 32, "layers": 1, "bidirectional": False,
-                                      "dropout": 0.0, "patch": 4}
+RECURRENT_DEFAULTS: dict[str, Any] = {k: v for k, v in defaults(ModelConfig).items()
+                                      if k not in (*DATA_FIELDS, "kind")}
 
 
 def did_you_mean(word: str, choices: Any) -> str:

@@ -108,7 +108,8 @@ def test_a_flag_s_error_names_the_flag_and_a_file_s_names_the_key(tmp_path: Path
 
 def test_the_schema_imports_neither_torch_nor_numpy() -> None:
     code = ("import sys; import sinecli.schema.checkpoint, sinecli.schema.train, "
-            "sinecli.schema.generate, sinecli.schema.history; "
+            "sinecli.schema.generate, sinecli.schema.history, sinecli.schema.models, "
+            "sinecli.schema.runtime; "
             "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

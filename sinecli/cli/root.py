@@ -243,8 +243,8 @@ def field_option(cls: type, name: str, *decls: str, panel: str | None = None,
     """The `typer.Option` of field `name` of the schema dataclass `cls`: its help text is
     the field's (a config key's meaning, as docs/cli.md's config tables give it)."""
     text = help_of(cls, name).replace("`", "")
-    return typer.Option(*decls, help=text[:1].upper() + text[1:] + ".", rich_help_panel=panel,
-                        **options)
+    options.setdefault("help", text[:1].upper() + text[1:] + ".")
+    return typer.Option(*decls, rich_help_panel=panel, **options)
 
 
 # Options shared by several commands.

@@ -19,6 +19,7 @@ from sinecli.cli.root import (
     typed_fields,
 )
 from sinecli.names import DEFAULTS, RECURRENT_DEFAULTS, Kind
+from sinecli.schema.models import ModelConfig
 from sinecli.schema.train import LrSchedule, Optimizer, Precision, TrainConfig
 
 #: The defaults that `--help` shows; a value takes effect only when typed (see `typed`), so
@@ -36,6 +37,11 @@ def _train(name: str, panel: str, *decls: str) -> Any:
     return field_option(TrainConfig, name, *decls, panel=panel)
 
 
+def _recurrent(name: str, *decls: str) -> Any:
+    """The option of the recurrent families' field `name` (help: the schema's)."""
+    return field_option(ModelConfig, name, *decls, panel=MODEL_PANEL)
+
+
 def _option(text: str, panel: str, *decls: str, **options: Any) -> Any:
     return typer.Option(*decls, help=text, rich_help_panel=panel, **options)
 
@@ -51,12 +57,14 @@ Resume = Annotated[Path | None, _option("Continue training from this checkpoint.
 ValFraction = Annotated[float, _train("val_fraction", DATA_PANEL)]
 Model = Annotated[Kind, _option("Model kind; its other settings are keys of the config's "
                                 "model table.", MODEL_PANEL, "--model", "-m")]
-Hidden = Annotated[int, _option("Hidden units per layer (recurrent kinds).", MODEL_PANEL)]
-Layers = Annotated[int, _option("Stacked recurrent layers.", MODEL_PANEL)]
-Bidirectional = Annotated[bool, _option("Read both ways.", MODEL_PANEL,
-                                        "--bidirectional/--unidirectional")]
-Dropout = Annotated[float, _option("Dropout between layers.", MODEL_PANEL)]
-Patch = Annotated[int, _option("Consecutive points read per recurrent step.", MODEL_PANEL)]
+Hidden = Annotated[int, _recurrent("hidden")]
+Layers = Annotated[int, _recurrent("layers")]
+Bidirectional = Annotated[bool, _recurrent("bidirectional", "--bidirectional/--unidirectional")]
+Dropout = Annotated[float, field_option(
+    ModelConfig, "dropout", panel=MODEL_PANEL,
+    help="Dropout between recurrent layers (and, with a convolutional --model, before its "
+    "head).")]
+Patch = Annotated[int, _recurrent("patch")]
 Ensemble = Annotated[int, _train("ensemble", MODEL_PANEL)]
 Epochs = Annotated[int, _train("epochs", OPTIM_PANEL)]
 Steps = Annotated[int, _train("steps", OPTIM_PANEL)]

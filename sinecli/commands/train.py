@@ -15,11 +15,10 @@ from sinecli.models import AnyConfig
 from sinecli.models import validate as validate_model
 from sinecli.names import DEFAULTS, did_you_mean
 from sinecli.schema.checkpoint import CheckpointPayload
+from sinecli.schema.models import DATA_FIELDS
 from sinecli.schema.train import TrainConfig
 from sinecli.schema.train import validate as validate_train
 
-#: Model fields that always come from the data, never from a config or flag.
-DATA_FIELDS = ("seq_len", "num_classes", "channels")
 #: Model fields set from the training config: a model's own `seed` is train's `--seed`.
 FROM_TRAIN = ("seed",)
 

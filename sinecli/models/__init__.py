@@ -17,7 +17,7 @@ from typing import Any
 from sinecli import names
 from sinecli.errors import SinecliError
 from sinecli.models import base, conv, hydra, mrhydra, multirocket, notebook, recurrent, rocket
-from sinecli.models.base import AnyConfig, ModelConfig, Scaled
+from sinecli.models.base import AnyConfig, Scaled
 from sinecli.models.conv import ConvClassifier, ConvConfig
 from sinecli.models.ensemble import Ensemble
 from sinecli.models.hydra import HydraClassifier, HydraConfig
@@ -27,6 +27,7 @@ from sinecli.models.notebook import NotebookRNN
 from sinecli.models.recurrent import RecurrentClassifier
 from sinecli.models.rocket import MiniRocketClassifier, RocketConfig
 from sinecli.schema.fields import FieldError
+from sinecli.schema.models import ModelConfig
 from sinecli.schema.train import MAX_MEMBERS
 
 __all__ = ["DEFAULT_WIDTH", "FAMILIES", "KINDS", "LEGACY_DEFAULTS", "MAX_MEMBERS", "AnyConfig",

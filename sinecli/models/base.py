@@ -8,8 +8,6 @@ padding: no model may read them, so their values never change a prediction.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -23,15 +21,6 @@ MAX_HIDDEN = 4096
 MAX_LAYERS = 32
 MAX_PATCH = 4096
 MAX_PARAMETERS = 200_000_000  # 800 MB of float32 weights, before gradients and optimizer
-
-
-@dataclass(frozen=True)
-class FamilyConfig:
-    """Base of every family's config: a plain dict for the checkpoint (`config_from_dict`
-    in the registry reads it back)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 class AnyConfig(Protocol):
@@ -49,22 +38,6 @@ class AnyConfig(Protocol):
     @property
     def channels(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class ModelConfig(FamilyConfig):
-    """Architecture of the recurrent families; `seq_len`, `num_classes` and `channels` come
-    from the training data (seq_len is its longest sequence)."""
-
-    kind: str = "gru"
-    hidden: int = 32
-    layers: int = 1
-    bidirectional: bool = False
-    dropout: float = 0.0
-    patch: int = 4  # consecutive points read per recurrent step (1 = one point a step)
-    seq_len: int = 100
-    num_classes: int = 3
-    channels: int = 1
 
 
 def check_data_fields(cfg: Any, where: str) -> None:

@@ -25,7 +25,6 @@ is, in training as in eval mode (up to float rounding).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -35,7 +34,6 @@ from sinecli.errors import SinecliError
 from sinecli.models.base import (
     MAX_HIDDEN,
     MAX_LAYERS,
-    FamilyConfig,
     Scaled,
     as_3d,
     check_data_fields,
@@ -43,6 +41,7 @@ from sinecli.models.base import (
     valid_mask,
 )
 from sinecli.schema.fields import require
+from sinecli.schema.models import ConvConfig
 
 CONV_KINDS = ("fcn", "resnet", "inception")
 #: The papers' depth: convolutions of FCN (fixed), blocks of ResNet, modules of Inception.
@@ -56,20 +55,6 @@ INCEPTION_FILTERS = 32  # per branch; a module outputs 4 times this
 INCEPTION_BOTTLENECK = 32
 INCEPTION_KERNELS = (40, 20, 10)
 INCEPTION_RESIDUAL_EVERY = 3
-
-
-@dataclass(frozen=True)
-class ConvConfig(FamilyConfig):
-    """Architecture of the convolutional families; `seq_len`, `num_classes` and `channels`
-    come from the training data. The weights do not depend on seq_len (any length reads)."""
-
-    kind: str = "fcn"
-    width: float = 1.0  # multiplies every filter count; 1.0 = the paper's
-    depth: int | None = None  # ResNet blocks or Inception modules; None = the paper's
-    dropout: float = 0.0  # before the linear head
-    seq_len: int = 100
-    num_classes: int = 3
-    channels: int = 1
 
 
 def scaled(filters: int, width: float) -> int:

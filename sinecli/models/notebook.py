@@ -8,13 +8,13 @@ from torch import nn
 from sinecli.errors import SinecliError
 from sinecli.models.base import (
     MAX_HIDDEN,
-    ModelConfig,
     Scaled,
     as_3d,
     check_data_fields,
     check_size,
 )
 from sinecli.schema.fields import require
+from sinecli.schema.models import ModelConfig
 
 
 def validate(cfg: ModelConfig, where: str) -> None:

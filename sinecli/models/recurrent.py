@@ -16,13 +16,13 @@ from sinecli.models.base import (
     MAX_HIDDEN,
     MAX_LAYERS,
     MAX_PATCH,
-    ModelConfig,
     Scaled,
     as_3d,
     check_data_fields,
     check_size,
 )
 from sinecli.schema.fields import require
+from sinecli.schema.models import ModelConfig
 
 TORCH_RNN = {"gru": "GRU", "lstm": "LSTM", "rnn": "RNN"}
 _GATES = {"gru": 3, "lstm": 4, "rnn": 1}

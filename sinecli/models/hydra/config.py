@@ -1,13 +1,13 @@
-"""The `hydra` family's config, its sizes and its checks (no tensors here)."""
+"""The `hydra` family's sizes and checks (its config: schema.models.HydraConfig)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from sinecli.models.base import FamilyConfig, check_data_fields, check_size
+from sinecli.models.base import check_data_fields, check_size
 from sinecli.models.features.classifier import head_field_checks
 from sinecli.schema.fields import require
+from sinecli.schema.models import HydraConfig
 
 KERNEL_SIZE = 9
 MAX_GROUPS = 1024
@@ -15,38 +15,6 @@ MAX_KERNELS_PER_GROUP = 32
 #: A group sums at most this many channels (the reference's multivariate Hydra: C // 2
 #: clipped to [2, 8]).
 MAX_GROUP_CHANNELS = 8
-
-
-@dataclass(frozen=True)
-class HydraConfig(FamilyConfig):
-    """Hydra features (competing random kernels, Dempster et al. 2023) and a calibrated
-    linear head.
-
-    `groups` groups of `kernels_per_group` random kernels per dilation; with more than one
-    group, half read the series and half its first difference (so `groups` is 1 or even).
-    `fill_to_longest` reads a sequence shorter than the longest training sequence as that
-    long, zeros past its end (see `transform`); False, the default, reads each to its own
-    length: on AllGestureWiimoteX / Y / Z (lengths 11-385 and 8-369) it gave test accuracy
-    0.757 / 0.799 / 0.776 and log loss 0.778 / 0.659 / 0.702 against 0.744 / 0.780 / 0.771
-    and 0.806 / 0.709 / 0.727 with the frame (read to the frame, padded points' all-zero
-    windows tie, and the first kernel wins and loses each of them); JapaneseVowels went the
-    other way (docs/performance.md, "hydra"). `seed`
-    draws the kernels and the channel subsets (when `fit` is given no other seed). The head's
-    fields (`exact_limit`, `head_epochs`) are those of every feature family
-    (`sinecli.models.features`); `seq_len`, `num_classes` and `channels` come from the
-    training data.
-    """
-
-    kind: str = "hydra"
-    groups: int = 64
-    kernels_per_group: int = 8
-    fill_to_longest: bool = False
-    seed: int = 0
-    exact_limit: int = 4096
-    head_epochs: int = 0
-    seq_len: int = 100
-    num_classes: int = 3
-    channels: int = 1
 
 
 def num_dilations(seq_len: int) -> int:

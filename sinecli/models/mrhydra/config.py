@@ -3,38 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from sinecli.models.base import FamilyConfig
 from sinecli.models.hydra import config as hydra
 from sinecli.models.multirocket import config as multirocket
-
-
-@dataclass(frozen=True)
-class MRHydraConfig(FamilyConfig):
-    """MultiRocket-Hydra (MR-Hydra, Dempster et al. 2023): MultiRocket's features and Hydra's,
-    concatenated under one calibrated linear head, each feature standardised by it.
-
-    `num_features`, `max_dilations_per_kernel` and `fill_to_longest` are MultiRocket's
-    (sinecli.models.multirocket); `groups` and `kernels_per_group` Hydra's
-    (sinecli.models.hydra), whose part reads each sequence to its own length, as `hydra` does
-    by default; `seed`, `exact_limit` and `head_epochs` mean what they mean for every feature
-    family; `seq_len`, `num_classes` and `channels` come from the training data.
-    """
-
-    kind: str = "mrhydra"
-    num_features: int = 50_000
-    max_dilations_per_kernel: int = 32
-    groups: int = 64
-    kernels_per_group: int = 8
-    fill_to_longest: bool = True
-    seed: int = 0
-    exact_limit: int = 4096
-    head_epochs: int = 0
-    seq_len: int = 100
-    num_classes: int = 3
-    channels: int = 1
+from sinecli.schema.models import MRHydraConfig
 
 
 def parts(cfg: MRHydraConfig) -> tuple[multirocket.MultiRocketConfig, hydra.HydraConfig]:

@@ -1,16 +1,14 @@
-"""The MultiRocket family's config, its sizes and its checks (no tensors here)."""
+"""The MultiRocket family's sizes and checks (its config: schema.models.MultiRocketConfig)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sinecli.models.base import FamilyConfig
 from sinecli.models.rocket.config import (
     NUM_KERNELS,
     RocketConfig,
     check_kernel_fields,
     dilation_slots,
 )
+from sinecli.schema.models import MultiRocketConfig
 
 #: The representations (the series, its first difference) and the pooling operators (PPV,
 #: MPV, MIPV, LSPV) of each (dilation, kernel, bias).
@@ -19,28 +17,6 @@ OPERATORS = 4
 #: Features come in multiples of this: one bias per kernel in each representation and operator.
 GROUP = REPRESENTATIONS * OPERATORS * NUM_KERNELS
 MAX_FEATURES = 400_000
-
-
-@dataclass(frozen=True)
-class MultiRocketConfig(FamilyConfig):
-    """MultiRocket features (Tan et al. 2022) and the calibrated linear head.
-
-    `num_features` is rounded down to a multiple of 672 (2 representations x 4 operators x
-    84 kernels; 50,000 gives the paper's 49,728). `fill_to_longest`, `seed`, `exact_limit`
-    and `head_epochs` mean what they mean for `rocket` (sinecli.models.rocket.config);
-    `seq_len`, `num_classes` and `channels` come from the training data.
-    """
-
-    kind: str = "multirocket"
-    num_features: int = 50_000
-    max_dilations_per_kernel: int = 32
-    fill_to_longest: bool = True
-    seed: int = 0
-    exact_limit: int = 4096
-    head_epochs: int = 0
-    seq_len: int = 100
-    num_classes: int = 3
-    channels: int = 1
 
 
 def representation_config(cfg: MultiRocketConfig, difference: bool) -> RocketConfig:

@@ -1,43 +1,18 @@
-"""The random-kernel family's config, its sizes and its checks (no tensors here)."""
+"""The random-kernel family's sizes and checks (its config: schema.models.RocketConfig)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from sinecli.models.base import FamilyConfig, check_data_fields, check_size
+from sinecli.models.base import check_data_fields, check_size
 from sinecli.models.features.classifier import head_field_checks
 from sinecli.schema.fields import require
+from sinecli.schema.models import RocketConfig
 
 KERNEL_SIZE = 9
 NUM_KERNELS = 84
 MAX_FEATURES = 200_000
 MAX_DILATIONS = 64
-
-
-@dataclass(frozen=True)
-class RocketConfig(FamilyConfig):
-    """Random-kernel features (MiniRocket-style) and a calibrated linear head.
-
-    `num_features` is rounded down to a multiple of 84 (at least 84). `fill_to_longest`
-    reads a sequence shorter than the longest training sequence as that long, zeros past its
-    end (see `transform`); False reads each to its own length. `seed` draws the channel
-    subsets and the training sequences the biases come from (when `fit` is given no other
-    seed). `exact_limit`: training sets of at most this many sequences get the exact
-    leave-one-out head; larger ones the streamed head, trained for `head_epochs` passes
-    (see `head`). `seq_len`, `num_classes` and `channels` come from the training data.
-    """
-
-    kind: str = "rocket"
-    num_features: int = 10_000
-    max_dilations_per_kernel: int = 32
-    fill_to_longest: bool = True
-    seed: int = 0
-    exact_limit: int = 4096
-    head_epochs: int = 0
-    seq_len: int = 100
-    num_classes: int = 3
-    channels: int = 1
 
 
 def features_per_kernel(cfg: RocketConfig) -> int:
