@@ -122,7 +122,7 @@ if KINDS != names.KINDS:  # the CLI lists sinecli.names.KINDS without importing 
     raise ImportError(f"sinecli.names.KINDS {names.KINDS} differs from the registry's {KINDS}")
 #: What a stored config means by a key it lacks: checkpoints written before patches read one
 #: point a step, and before channels, one channel.
-LEGACY_DEFAULTS: dict[str, Any] = {"patch": 1, "channels": 1}
+LEGACY_DEFAULTS: dict[str, Any] = {"patch": 1, "channels": 1, "head": "ridge"}
 
 
 def family(kind: str, where: str = "model") -> Family:

@@ -184,7 +184,8 @@ class MRHydraConfig(FamilyConfig):
 
     `num_features`, `max_dilations_per_kernel` and `fill_to_longest` are MultiRocket's;
     `groups` and `kernels_per_group` Hydra's, whose part reads each sequence to its own
-    length, as `hydra` does by default.
+    length, as `hydra` does by default. `head`: a checkpoint saved before it existed has the
+    one ridge (`ridge`).
     """
 
     kind: str = _kind("mrhydra")
@@ -193,6 +194,9 @@ class MRHydraConfig(FamilyConfig):
     groups: int = _groups()
     kernels_per_group: int = _kernels_per_group()
     fill_to_longest: bool = _fill_to_longest(True)
+    head: str = setting("stacked", "`stacked`: the exact head stacks a ridge per part and one "
+                        "on both, two calibrated maps averaged (docs/performance.md); `ridge`: "
+                        "one ridge on both, as the other families", choices=("stacked", "ridge"))
     seed: int = _seed()
     exact_limit: int = _exact_limit()
     head_epochs: int = _head_epochs()

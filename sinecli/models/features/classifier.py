@@ -28,7 +28,8 @@ from torch import nn
 from sinecli.distributed import Local
 from sinecli.errors import SinecliError
 from sinecli.models.base import Scaled, as_3d
-from sinecli.models.features.head import CalibratedHead, fit_head, log_softmax
+from sinecli.models.features.head import CalibratedHead, FittedHead, fit_head, log_softmax
+from sinecli.models.features.stacked import fit_stacked
 from sinecli.models.features.streamed import fit_streamed, gather_features
 from sinecli.threads import interruptible
 
@@ -56,11 +57,15 @@ class FeatureClassifier(Scaled):
 
     transform: Any  # the family's transform module (see the module docstring)
 
-    def __init__(self, cfg: Any, transform: nn.Module) -> None:
+    def __init__(self, cfg: Any, transform: nn.Module, split: int | None = None) -> None:
         super().__init__(cfg.channels)
         self.cfg = cfg
         self.transform = transform
-        self.head = CalibratedHead(int(self.transform.num_features), cfg.num_classes)
+        #: with `split`, the features' first `split` columns and the rest are two parts, and
+        #: an exact fit stacks their heads (`stacked`), in a paired head
+        self.split = split
+        self.head = CalibratedHead(int(self.transform.num_features), cfg.num_classes,
+                                   paired=split is not None)
 
     def features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, T) or (B, T) raw values, lengths (B,) or None -> features (B, F)."""
@@ -98,6 +103,23 @@ def _checked(model: FeatureClassifier, X: Any, lengths: Any, y: Any
     return x3, own, labels
 
 
+def _fit_exact(model: FeatureClassifier, features: np.ndarray, labels: np.ndarray,
+               report: dict[str, Any]) -> FittedHead:
+    """The exact head, set in the model: one ridge (`head.fit_head`), or with a split the
+    stacked pair (`stacked.fit_stacked`, whose penalties go to the report)."""
+    k = model.cfg.num_classes
+    if model.split is None:
+        head = interruptible(lambda: fit_head(features, labels, k))
+        model.head.set(head)
+        return head
+    split = model.split
+    pair = interruptible(lambda: fit_stacked(features, labels, k, split))
+    model.head.set(pair.first)
+    model.head.set_second(pair.second_weight, pair.second_bias)
+    report.update(stack_lam_equal=pair.lams[0], stack_lam_parts=pair.lams[1])
+    return pair.first
+
+
 def fit(model: FeatureClassifier, X: Any, lengths: Any, y: Any, *, seed: int | None = None,
         group: Local | None = None, on_chunk: Callable[[], None] | None = None,
         **options: Any) -> dict[str, Any]:
@@ -131,10 +153,14 @@ def fit(model: FeatureClassifier, X: Any, lengths: Any, y: Any, *, seed: int | N
                                                 **options)
         if n <= cfg.exact_limit:
             features = gather_features(features_of, np.arange(n), group, on_chunk).numpy()
-            head = interruptible(lambda: fit_head(features, labels, cfg.num_classes))
-            logits = ((features - head.mean) / head.std) @ np.asarray(head.weight).T + head.bias
-            train_loss = float(-log_softmax(logits / head.temperature)[np.arange(n),
-                                                                        labels].mean())
+            head = _fit_exact(model, features, labels, report)
+            z = (features - head.mean) / head.std
+            logp = log_softmax((z @ np.asarray(head.weight).T + head.bias) / head.temperature)
+            if model.split is not None:  # the paired head: the two maps' mean probabilities
+                second = model.head.second_weight.double().numpy()
+                logp = np.logaddexp(logp, log_softmax(
+                    z @ second.T + model.head.second_bias.double().numpy())) - np.log(2.0)
+            train_loss = float(-logp[np.arange(n), labels].mean())
             report.update(streamed=0, held_out=n)
         else:
             streamed = fit_streamed(features_of, labels, cfg.num_classes, rng,
@@ -142,7 +168,7 @@ def fit(model: FeatureClassifier, X: Any, lengths: Any, y: Any, *, seed: int | N
             head, train_loss = streamed.head, streamed.train_loss
             report.update(streamed=1, held_out=streamed.held_out,
                           head_epochs=streamed.epochs, best_head_epoch=streamed.best_epoch)
-        model.head.set(head)
+            model.head.set(head)
     return {"train_loss": train_loss, **report, "alpha": head.alpha,
             "temperature": head.temperature, "cv_loss": head.cv_loss,
             "cv_accuracy": head.cv_accuracy, "cv_brier": head.cv_brier}

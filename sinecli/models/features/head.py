@@ -53,9 +53,15 @@ class CalibratedHead(nn.Module):
     bias: torch.Tensor
     temperature: torch.Tensor
     limit: torch.Tensor
+    second_weight: torch.Tensor  # paired heads only
+    second_bias: torch.Tensor
 
-    def __init__(self, num_features: int, num_classes: int) -> None:
+    def __init__(self, num_features: int, num_classes: int, paired: bool = False) -> None:
         super().__init__()
+        self.paired = paired
+        if paired:  # a second map over the same features, its probabilities averaged in
+            self.register_buffer("second_weight", torch.zeros(num_classes, num_features))
+            self.register_buffer("second_bias", torch.zeros(num_classes))
         self.register_buffer("feature_mean", torch.zeros(num_features))
         self.register_buffer("feature_std", torch.ones(num_features))
         self.register_buffer("weight", torch.zeros(num_classes, num_features))
@@ -69,10 +75,21 @@ class CalibratedHead(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, F) features -> (B, K) calibrated logits."""
+        """(B, F) features -> (B, K) calibrated logits (paired: the log of the two maps' mean
+        probabilities, stacked.py)."""
         z = (features - self.feature_mean) / self.feature_std
         z = torch.clamp(z, -self.limit, self.limit)  # the identity with an infinite limit
-        return (z @ self.weight.T + self.bias) / self.temperature
+        logits = (z @ self.weight.T + self.bias) / self.temperature
+        if not self.paired:
+            return logits
+        second = (z @ self.second_weight.T + self.second_bias) / self.temperature
+        both = torch.stack([torch.log_softmax(logits, -1), torch.log_softmax(second, -1)])
+        return torch.logsumexp(both, dim=0) - math.log(2.0)  # (B, K)
+
+    def set_second(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        """The paired head's second map (a head fitted with one map gets it twice)."""
+        self.second_weight.copy_(torch.as_tensor(weight, dtype=self.second_weight.dtype))
+        self.second_bias.copy_(torch.as_tensor(bias, dtype=self.second_bias.dtype))
 
     def set(self, fitted: FittedHead) -> None:
         for name, value in (("feature_mean", fitted.mean), ("feature_std", fitted.std),
@@ -82,6 +99,8 @@ class CalibratedHead(nn.Module):
         self.temperature.fill_(fitted.temperature)
         self.limit.fill_(math.sqrt(fitted.standardised_on) if fitted.standardised_on
                          else math.inf)
+        if self.paired:  # until `set_second`: the same map twice, the same probabilities
+            self.set_second(fitted.weight, fitted.bias)
 
 
 @dataclass
@@ -177,27 +196,46 @@ class Spectrum:
     uty: np.ndarray  # (r, K) U^T (target - centre)
 
 
-def decompose(features: np.ndarray, y: np.ndarray, num_classes: int) -> Spectrum:
+def standardise(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(z (N, F) float64, mean (F,), std (F,)): each feature centred and scaled to unit
+    variance over the N sequences (a constant feature keeps std 1)."""
     z = np.array(features, dtype=np.float64)  # a copy, standardised in place
-    n, f = z.shape
     mean = z.mean(axis=0)
     z -= mean
-    std = np.sqrt(np.einsum("ij,ij->j", z, z) / n)
+    std = np.sqrt(np.einsum("ij,ij->j", z, z) / len(z))
     std = np.where(std > 1e-12, std, 1.0)
     z /= std
-    target = 2.0 * np.eye(num_classes)[y] - 1.0  # (N, K)
-    centre = target.mean(axis=0)
-    v = None
-    if n > f:  # primal: the eigendecomposition of z^T z = V S^2 V^T
-        eig, v = np.linalg.eigh(z.T @ z)
-        eig = np.clip(eig, 0.0, None)
-        keep = eig > eig.max() * 1e-12
-        eig, v = eig[keep], v[:, keep]
-        u = (z @ v) / np.sqrt(eig)
-    else:  # dual: z z^T = U S^2 U^T
-        eig, u = np.linalg.eigh(z @ z.T)
-        eig = np.clip(eig, 0.0, None)
+    return z, mean, std
+
+
+def decompose(features: np.ndarray, y: np.ndarray, num_classes: int) -> Spectrum:
+    z, mean, std = standardise(features)
+    n, f = z.shape
+    if n <= f:  # dual: z z^T = U S^2 U^T
+        return gram_spectrum(z @ z.T, z, mean, std, y, num_classes)
+    eig, v = np.linalg.eigh(z.T @ z)  # primal: the eigendecomposition of z^T z = V S^2 V^T
+    eig = np.clip(eig, 0.0, None)
+    keep = eig > eig.max() * 1e-12
+    eig, v = eig[keep], v[:, keep]
+    u = (z @ v) / np.sqrt(eig)
+    target, centre = targets(y, num_classes)
     return Spectrum(mean, std, z, target, centre, eig, u, v, u.T @ (target - centre))
+
+
+def targets(y: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The +-1 class indicators (N, K) and their mean (K,), the intercept."""
+    target = 2.0 * np.eye(num_classes)[y] - 1.0
+    return target, target.mean(axis=0)
+
+
+def gram_spectrum(gram: np.ndarray, z: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                  y: np.ndarray, num_classes: int) -> Spectrum:
+    """The dual Spectrum of the N x N Gram matrix `gram` of the rows of `z` (which may be a
+    rescaled or partial view of the standardised features: `ridge_weight` reads it)."""
+    eig, u = np.linalg.eigh(gram)
+    eig = np.clip(eig, 0.0, None)
+    target, centre = targets(y, num_classes)
+    return Spectrum(mean, std, z, target, centre, eig, u, None, u.T @ (target - centre))
 
 
 def leave_one_out(sp: Spectrum, alpha: float) -> np.ndarray:
@@ -222,19 +260,26 @@ def ridge_weight(sp: Spectrum, alpha: float) -> np.ndarray:
 def _fit_head(features: np.ndarray, y: np.ndarray, num_classes: int,
               alphas: tuple[float, ...]) -> FittedHead:
     sp = decompose(features, y, num_classes)
-    n = len(y)
-    best: tuple[float, float, float, np.ndarray] | None = None
-    for alpha in alphas:
-        held_out = leave_one_out(sp, alpha)
-        temperature, loss = fit_temperature(held_out, y, smoothing=1.0 / (n + 2))
-        if best is None or loss < best[1] - 1e-9:
-            best = (alpha, loss, temperature, held_out)
-    assert best is not None
-    alpha, loss, temperature, held_out = best
+    alpha, loss, temperature, held_out = choose_penalty(sp, y, alphas)
     _, accuracy, brier = held_out_figures(held_out, y, temperature)
     return FittedHead(mean=sp.mean, std=sp.std, weight=ridge_weight(sp, alpha).T,
                       bias=sp.centre, temperature=temperature, alpha=alpha, cv_loss=loss,
-                      cv_accuracy=accuracy, cv_brier=brier, standardised_on=n)
+                      cv_accuracy=accuracy, cv_brier=brier, standardised_on=len(y))
+
+
+def choose_penalty(sp: Spectrum, y: np.ndarray, alphas: tuple[float, ...]
+                   ) -> tuple[float, float, float, np.ndarray]:
+    """(alpha, loss, temperature, leave-one-out decisions (N, K)): the alpha whose
+    leave-one-out decisions, with the temperature fitted to them against labels smoothed by
+    1 / (N + 2), have the least log loss (the first of equals)."""
+    best: tuple[float, float, float, np.ndarray] | None = None
+    for alpha in alphas:
+        held_out = leave_one_out(sp, alpha)
+        temperature, loss = fit_temperature(held_out, y, smoothing=1.0 / (len(y) + 2))
+        if best is None or loss < best[1] - 1e-9:
+            best = (alpha, loss, temperature, held_out)
+    assert best is not None
+    return best
 
 
 def held_out_figures(decision: np.ndarray, y: np.ndarray, temperature: float

@@ -7,6 +7,7 @@ from typing import Any
 
 from sinecli.models.hydra import config as hydra
 from sinecli.models.multirocket import config as multirocket
+from sinecli.schema.fields import check
 from sinecli.schema.models import MRHydraConfig
 
 
@@ -29,13 +30,16 @@ def feature_count(cfg: MRHydraConfig) -> int:
 
 def parameter_count(cfg: MRHydraConfig) -> int:
     """Both parts' (each with a head over its own features: the one head over both has
-    (K + 1) fewer)."""
+    (K + 1) fewer), and the stacked head's second map."""
     m, h = parts(cfg)
-    return multirocket.parameter_count(m) + hydra.parameter_count(h)
+    second = feature_count(cfg) * cfg.num_classes + cfg.num_classes if cfg.head == "stacked" \
+        else 0
+    return multirocket.parameter_count(m) + hydra.parameter_count(h) + second
 
 
 def validate(cfg: MRHydraConfig, where: str) -> None:
     """Each part's checks, which name the shared field where they fail."""
+    check(cfg, where)  # its choices (`head`)
     m, h = parts(cfg)
     multirocket.validate(m, where)
     hydra.validate(h, where)

@@ -20,5 +20,7 @@ class MRHydraClassifier(FeatureClassifier):
 
     def __init__(self, cfg: MRHydraConfig) -> None:
         m, h = parts(cfg)
-        super().__init__(cfg, Concatenated({"multirocket": MultiRocketTransform(m),
-                                            "hydra": HydraTransform(h)}))
+        multirocket = MultiRocketTransform(m)
+        super().__init__(cfg, Concatenated({"multirocket": multirocket,
+                                            "hydra": HydraTransform(h)}),
+                         split=int(multirocket.num_features) if cfg.head == "stacked" else None)
