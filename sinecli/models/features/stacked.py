@@ -169,8 +169,11 @@ def fit_stacked(features: np.ndarray, y: np.ndarray, num_classes: int, width: in
     are part 0 and the rest part 1."""
     z, mean, std = standardise(features)
     n, f = z.shape
+    if not 0 < width < f:
+        raise ValueError(f"a split of {f} features needs 0 < width < {f}, got {width}")
     part = np.arange(f) < width  # (F,) part 0's columns
-    grams = [z[:, part] @ z[:, part].T, z[:, ~part] @ z[:, ~part].T]  # (N, N) each
+    # (N, N) each, from views (a boolean index would copy the N x F matrix)
+    grams = [z[:, :width] @ z[:, :width].T, z[:, width:] @ z[:, width:].T]
     share = np.where(part, f / 2 / width, f / 2 / (f - width))  # (F,) equal total variance
     equal = _ridge(gram_spectrum(share[part][0] * grams[0] + share[~part][0] * grams[1], z,
                                  mean, std, y, num_classes), y, share, alphas)
