@@ -75,6 +75,30 @@ def test_a_map_is_the_minimum_of_its_objective() -> None:
     np.testing.assert_allclose(b_big, b0, atol=1e-4)
 
 
+def test_minimise_finds_a_quadratic_s_minimum_and_a_logistic_one() -> None:
+    rng = np.random.default_rng(6)
+    M = rng.normal(size=(20, 20))
+    A, b = M @ M.T + np.eye(20), rng.normal(size=20)
+    x = stacked.minimise(lambda v: (0.5 * v @ A @ v - b @ v, A @ v - b), np.zeros(20),
+                         ftol=0.0, gtol=1e-10)
+    # to what the values' rounding lets a line search resolve (|f| ~ 1, steps of 1e-16)
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-5, atol=1e-6)
+    # a 1-D logistic loss with a ridge, against bisection on its derivative
+    t, u = rng.normal(size=50), rng.integers(0, 2, 50)
+
+    def slope(w: float) -> float:
+        return float((t * (1 / (1 + np.exp(-w * t)) - u)).mean() + 0.2 * w)
+
+    lo, hi = -50.0, 50.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if slope(mid) < 0 else (lo, mid)
+    w = stacked.minimise(lambda v: (float(np.mean(np.logaddexp(0, v[0] * t) - u * v[0] * t)
+                                          + 0.1 * v[0] ** 2), np.array([slope(v[0])])),
+                         np.zeros(1), ftol=0.0, gtol=1e-12)
+    assert w[0] == pytest.approx(lo, abs=1e-9)
+
+
 def test_the_part_weights_are_the_best_non_negative_ones() -> None:
     rng = np.random.default_rng(3)
     y = rng.integers(0, 3, 40)
