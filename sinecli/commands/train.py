@@ -240,9 +240,8 @@ def _train(
     if not quiet:
         print(_announcement(job, data, group), file=sys.stderr)
     t0 = time.perf_counter()
-    payload = CheckpointPayload.from_dict(
-        {**_fit(job, data, output, group, quiet, closed_form),
-         "dataset_sha256": job.digest, "dataset": str(data)}, f"train: {output}")
+    payload = CheckpointPayload.from_dict(_fit(job, data, output, group, quiet, closed_form),
+                                          f"train: {output}")
     seconds = time.perf_counter() - t0
     if group.is_writer:
         checkpoint.save(output, payload)
@@ -268,8 +267,9 @@ def _announcement(job: _Job, data: Path, group: distributed.Local) -> str:
 
 def _fit(job: _Job, data: Path, output: Path, group: distributed.Local, quiet: bool,
          closed_form: bool) -> dict[str, Any]:
-    """The training run, writing the checkpoint every `checkpoint_every` epochs; on Ctrl-C,
-    a message that says what was written and how to continue."""
+    """The training run's payload, with the data's provenance, writing the checkpoint every
+    `checkpoint_every` epochs; on Ctrl-C, a message that says what was written and how to
+    continue."""
     from sinecli import checkpoint
     from sinecli.progress import make_reporter
     from sinecli.train import fit, planned_epochs
@@ -290,8 +290,8 @@ def _fit(job: _Job, data: Path, output: Path, group: distributed.Local, quiet: b
                              quiet)
     try:
         with group.stop_at_step_boundaries():
-            return fit(job.ds, job.model_cfg, cfg, job.device, resume=job.resume,
-                       reporter=reporter, on_checkpoint=periodic, group=group)
+            return {**fit(job.ds, job.model_cfg, cfg, job.device, resume=job.resume,
+                          reporter=reporter, on_checkpoint=periodic, group=group), **extra}
     except KeyboardInterrupt as exc:
         reporter.close()  # before the message, so the bar does not overwrite it
         if cfg.ensemble > 1:

@@ -2,8 +2,8 @@
 choices, and the one check that reads them.
 
 A field made by `setting` is the whole truth about a setting: `check` enforces its range,
-the CLI takes its help text (`help_of`) and default (`defaults`), and the docs' config tables
-are compared with it by tests/test_docs.py.
+the CLI takes its help text (`help_of`) and default (`defaults`), and docs/cli.md's config
+tables are compared with it by tests/test_conventions.py.
 """
 
 from __future__ import annotations
@@ -57,9 +57,7 @@ class Bounds:
 
 
 def _number(value: float) -> str:
-    """1e8 as `1e8`, 2**63 as `2**63`, other numbers as Python writes them."""
-    if value == 2**63:
-        return "2**63"
+    """1e8 as `1e8`, other numbers as Python writes them."""
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1e6:
         return f"{value:.0e}".replace("e+0", "e").replace("e+", "e")
     return str(int(value)) if float(value).is_integer() else str(value)

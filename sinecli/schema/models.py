@@ -133,21 +133,13 @@ class RocketConfig(FamilyConfig):
 
 
 @dataclass(frozen=True)
-class MultiRocketConfig(FamilyConfig):
+class MultiRocketConfig(RocketConfig):
     """MultiRocket features (Tan et al. 2022) and the calibrated linear head; 50,000
     features gives the paper's 49,728 (672 = 2 representations x 4 operators x 84 kernels);
-    the other fields mean what they mean for `rocket`."""
+    the other fields are `rocket`'s (a redefined field keeps its place in the order)."""
 
     kind: str = _kind("multirocket")
     num_features: int = _num_features(50_000, "672")
-    max_dilations_per_kernel: int = _max_dilations()
-    fill_to_longest: bool = _fill_to_longest(True)
-    seed: int = _seed()
-    exact_limit: int = _exact_limit()
-    head_epochs: int = _head_epochs()
-    seq_len: int = _seq_len()
-    num_classes: int = _num_classes()
-    channels: int = _channels()
 
 
 @dataclass(frozen=True)
